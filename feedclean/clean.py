@@ -1,0 +1,384 @@
+"""Stage 3, clean: apply the rules to the tree.
+
+Junk is found by structure and link target, never by a word somewhere in the
+text: a share widget is the container around links to share endpoints, a
+feed-proxy footer is the container around links to the proxy, a promo is a
+block whose *whole* text matches a rule. Every container removal is guarded
+by how much text the container would take with it, so article prose around a
+stray share link or a sentence about RSS stays.
+"""
+
+from __future__ import annotations
+
+from lxml import etree
+
+from .article import Article, Trace
+from .parse import BLOCK_TAGS
+from .rules import SiteRules, normalize_label
+from .tree import excerpt, is_attached, remove, visible_length
+from .urls import IMAGE_SCHEMES, LINK_SCHEMES, absolutize, is_allowed, tidy_url, unwrap_proxy_url
+
+# Never article content, in a feed or anywhere else.
+ACTIVE_TAGS = (
+    "script",
+    "style",
+    "noscript",
+    "template",
+    "iframe",
+    "frame",
+    "frameset",
+    "object",
+    "embed",
+    "applet",
+    "param",
+    "form",
+    "input",
+    "button",
+    "select",
+    "option",
+    "textarea",
+    "label",
+    "svg",
+    "math",
+    "canvas",
+    "audio",
+    "video",
+    "source",
+    "track",
+    "link",
+    "meta",
+    "base",
+    "head",
+    "title",
+    "map",
+    "area",
+    "dialog",
+    "portal",
+    "slot",
+)
+# A label ending in a colon beside junk links ("获取更多RSS：") is at most this
+# long; an element marked as a widget by its tag or attribute names holds at
+# most WIDGET_MAX_CHARS of text.
+LABEL_MAX_CHARS = 30
+WIDGET_MAX_CHARS = 300
+# Attributes that lazy-loading pages use for the real image, best first.
+_LAZY_SOURCES = ("data-src", "data-original", "data-lazy-src", "data-url", "data-srcset", "srcset")
+_HIDDEN_STYLES = ("display:none", "visibility:hidden")
+_KEEP_WHEN_EMPTY = frozenset(("br", "hr", "img", "td", "th", "tr", "body"))
+
+
+def clean(article: Article, site: SiteRules) -> None:
+    """Remove everything that is not the article and make every URL final."""
+    body = article.tree
+    trace = article.trace
+    etree.strip_elements(body, *ACTIVE_TAGS, with_tail=False)
+    share, footer = _fix_urls(body, article.url, site, trace)
+    removed = _remove_link_widgets(body, share, footer, site, trace)
+    _remove_selected(body, site, trace)
+    _remove_marked_widgets(body, site, trace)
+    removed += _remove_text_blocks(body, site, trace)
+    _remove_share_labels(removed, site, trace)
+    remove_empty(body)
+    trim_separators(body)
+
+
+def _fix_urls(
+    body: etree._Element, base: str | None, site: SiteRules, trace: Trace | None
+) -> tuple[list[etree._Element], list[etree._Element]]:
+    """Make link and image URLs final; return the share links and feed-proxy footer links found."""
+    share: list[etree._Element] = []
+    footer: list[etree._Element] = []
+    article_path_1 = _first_path_segment(base)
+    for element in list(body.iter("a", "img")):
+        if element.tag == "img":
+            _fix_image(element, base, site, trace)
+            continue
+        href = element.get("href")
+        if href is None:
+            continue
+        url = _final_url(tidy_url(href), base, site, article_path_1, trace)
+        if site.share_links.match(url):
+            share.append(element)
+        elif not url or url.startswith("#") or not is_allowed(url, LINK_SCHEMES):
+            del element.attrib["href"]
+            _note(trace, "link target", f"{href[:80]} (unsafe or empty; text kept)", "active content")
+            continue
+        elif _host(url) in site.footer_hosts:
+            footer.append(element)
+        element.set("href", url)
+    return share, footer
+
+
+def _final_url(url: str, base: str | None, site: SiteRules, article_path_1: str, trace: Trace | None) -> str:
+    original = url
+    url = absolutize(url, base)
+    unwrapped = unwrap_proxy_url(url, site.proxies)
+    if unwrapped != url and trace is not None:
+        trace.rewrite("href", original, unwrapped, "unwrap image proxy")
+    url = unwrapped
+    for rewrite in site.rewrites:
+        match = rewrite.pattern.search(url)
+        if match:
+            groups = [match.group(0), *(group or "" for group in match.groups())]
+            rewritten = rewrite.replace.format(*groups, article_path_1=article_path_1) + url[match.end() :]
+            if trace is not None:
+                trace.rewrite("href", url, rewritten, f"rewrite_links {rewrite.pattern.pattern} ({rewrite.origin})")
+            url = rewritten
+            break
+    return url
+
+
+def _fix_image(image: etree._Element, base: str | None, site: SiteRules, trace: Trace | None) -> None:
+    """Give the image one final, safe `src`, or remove it if it is a tracker or has none."""
+    chosen, attribute = _image_source(image)
+    url = absolutize(tidy_url(chosen), base) if chosen else ""
+    unwrapped = unwrap_proxy_url(url, site.proxies)
+    if unwrapped != url and trace is not None:
+        trace.rewrite(attribute, chosen, unwrapped, "unwrap image proxy")
+    url = unwrapped
+    reason = None
+    if not url or not is_allowed(url, IMAGE_SCHEMES):
+        reason = "image without a usable source"
+    elif _is_pixel(image):
+        reason = "tracking pixel (1×1 or hidden)"
+    elif (pattern := site.trackers.match(url)) is not None:
+        reason = f"tracker {pattern}"
+    if reason:
+        _note(trace, "image", excerpt(image) if chosen is None else f"<img> {chosen[:80]}", reason)
+        remove(image)
+        return
+    for name in ("srcset", "sizes", *_LAZY_SOURCES):
+        image.attrib.pop(name, None)
+    image.set("src", url)
+
+
+def _image_source(image: etree._Element) -> tuple[str | None, str]:
+    src = (image.get("src") or "").strip()
+    if src and not src.lower().startswith("data:"):
+        return src, "src"
+    for name in _LAZY_SOURCES:
+        value = (image.get(name) or "").strip()
+        if value:
+            return (_largest_candidate(value) if "srcset" in name else value), name
+    return (src or None), "src"
+
+
+def _largest_candidate(srcset: str) -> str:
+    """The widest (or densest) URL of a srcset; the first one when no size is given."""
+    best, best_size = "", -1.0
+    for candidate in srcset.split(","):
+        parts = candidate.split()
+        if not parts:
+            continue
+        size = 0.0
+        if len(parts) > 1 and parts[1][:-1].replace(".", "", 1).isdigit():
+            size = float(parts[1][:-1])
+        if size > best_size:
+            best, best_size = parts[0], size
+    return best
+
+
+def _is_pixel(image: etree._Element) -> bool:
+    for name in ("width", "height"):
+        value = (image.get(name) or "").strip().lower().removesuffix("px").strip()
+        if value.isdigit() and int(value) <= 1:
+            return True
+    style = (image.get("style") or "").replace(" ", "").lower()
+    return any(hidden in style for hidden in _HIDDEN_STYLES)
+
+
+def _first_path_segment(url: str | None) -> str:
+    if not url:
+        return ""
+    path = url.split("://", 1)[-1].partition("/")[2]
+    return path.split("/", 1)[0].split("?", 1)[0].split("#", 1)[0]
+
+
+def _host(url: str) -> str:
+    host = url.split("://", 1)[-1].split("/", 1)[0].split("?", 1)[0].split("#", 1)[0]
+    host = host.rpartition("@")[2].partition(":")[0].lower()
+    return host.removeprefix("www.")
+
+
+def _remove_link_widgets(
+    body: etree._Element,
+    share: list[etree._Element],
+    footer: list[etree._Element],
+    site: SiteRules,
+    trace: Trace | None,
+) -> list[etree._Element]:
+    """Remove share links and proxy footers with the containers that exist only to hold them.
+
+    A container goes when it holds nothing but such links; its parent goes
+    too when all the parent adds is one label ("分享 :", "获取更多RSS："). A
+    footer link in prose stays. Returns the removed elements' neighbours,
+    where a widget's label may still sit.
+    """
+    junk = set(share) | set(footer)
+    neighbours: list[etree._Element] = []
+    for link, kind in [*((link, "share widget") for link in share), *((link, "feed-proxy footer") for link in footer)]:
+        if not is_attached(link, body):
+            continue
+        container = _junk_container(link, body, junk)
+        parent = container.getparent()
+        if parent is not None and parent is not body and _is_label_holder(parent, junk, site):
+            container = parent
+        elif container is link and kind == "feed-proxy footer":
+            continue
+        neighbours.extend(_neighbours(container))
+        _note(trace, kind, excerpt(container), f"link to {link.get('href', '')[:70]}")
+        remove(container)
+    return neighbours
+
+
+def _junk_container(link: etree._Element, body: etree._Element, junk: set[etree._Element]) -> etree._Element:
+    """The largest ancestor of `link` that holds nothing but junk links."""
+    container = link
+    parent = link.getparent()
+    while parent is not None and parent is not body:
+        outside = _Outside(parent, junk)
+        if outside.text or outside.content:
+            break
+        container = parent
+        parent = parent.getparent()
+    return container
+
+
+def _is_label_holder(element: etree._Element, junk: set[etree._Element], site: SiteRules) -> bool:
+    """Whether all `element` holds beside junk links is one short label."""
+    outside = _Outside(element, junk)
+    if outside.content or outside.holders != 1:
+        return False
+    text = outside.text
+    return normalize_label(text) in site.share_labels or (len(text) <= LABEL_MAX_CHARS and text.endswith((":", "：")))
+
+
+class _Outside:
+    """What an element shows outside its junk links: text, the blocks holding it, other content."""
+
+    __slots__ = ("content", "holders", "text")
+
+    def __init__(self, element: etree._Element, junk: set[etree._Element]) -> None:
+        pieces: list[str] = []
+        holders: set[etree._Element] = set()
+        self.content = False
+        stack = [(element, element)]
+        while stack:
+            node, holder = stack.pop()
+            if node.tag in BLOCK_TAGS:
+                holder = node
+            if node.text and not node.text.isspace():
+                pieces.append(node.text)
+                holders.add(holder)
+            for child in node:
+                if child in junk:
+                    pass
+                elif child.tag == "img" or (child.tag == "a" and child.get("href") and visible_length(child)):
+                    self.content = True
+                else:
+                    stack.append((child, holder))
+                if child.tail and not child.tail.isspace():
+                    pieces.append(child.tail)
+                    holders.add(holder)
+        self.text = " ".join(" ".join(pieces).split())
+        self.holders = len(holders)
+
+
+def _neighbours(element: etree._Element) -> list[etree._Element]:
+    return [n for n in (element.getprevious(), element.getnext()) if n is not None]
+
+
+def _remove_selected(body: etree._Element, site: SiteRules, trace: Trace | None) -> None:
+    if site.strip is None:
+        return
+    for element in site.strip(body):
+        if is_attached(element, body) and element is not body:
+            _note(trace, "element", excerpt(element), "strip selector")
+            remove(element)
+
+
+def _remove_marked_widgets(body: etree._Element, site: SiteRules, trace: Trace | None) -> None:
+    """Remove elements whose tag or attribute names mark them as widgets, if they hold little."""
+    if site.widgets is None:
+        return
+    for element in site.widgets(body):
+        if not is_attached(element, body) or any(True for _ in element.iter("img")):
+            continue
+        if visible_length(element) <= WIDGET_MAX_CHARS:
+            _note(trace, "widget", excerpt(element), f"marked by its name: {_marker_names(element)}")
+            remove(element)
+
+
+def _marker_names(element: etree._Element) -> str:
+    names = [element.tag, *element.attrib]
+    return " ".join(str(name) for name in names[:4])
+
+
+def _remove_text_blocks(body: etree._Element, site: SiteRules, trace: Trace | None) -> list[etree._Element]:
+    """Remove leaf blocks whose whole text is a promo, video fallback or proxy footer."""
+    neighbours: list[etree._Element] = []
+    for block in leaf_blocks(body):
+        text = " ".join("".join(block.itertext()).split())
+        if not text or len(text) > WIDGET_MAX_CHARS * 2:
+            continue
+        hit = site.strip_text.match(text)
+        if hit is not None:
+            neighbours.extend(_neighbours(block))
+            _note(trace, "text block", excerpt(block), f"strip_text {hit[0]!r} ({hit[1]})")
+            remove(block)
+    return neighbours
+
+
+def leaf_blocks(root: etree._Element) -> list[etree._Element]:
+    """Blocks without blocks inside, in document order: the paragraphs a reader sees."""
+    elements = list(root.iter())
+    holds_blocks: set[etree._Element] = set()
+    for element in reversed(elements):
+        if element.tag in BLOCK_TAGS or element in holds_blocks:
+            parent = element.getparent()
+            if parent is not None:
+                holds_blocks.add(parent)
+    return [e for e in elements if e.tag in BLOCK_TAGS and e is not root and e not in holds_blocks]
+
+
+def _remove_share_labels(candidates: list[etree._Element], site: SiteRules, trace: Trace | None) -> None:
+    """A block that only says "Share" next to a removed widget was that widget's label."""
+    for element in candidates:
+        if element.getparent() is None or len(element) > 1:
+            continue
+        if normalize_label(" ".join("".join(element.itertext()).split())) in site.share_labels:
+            _note(trace, "share label", excerpt(element), "share_labels next to a removed widget")
+            remove(element)
+
+
+def remove_empty(body: etree._Element) -> None:
+    """Remove wrappers left with no text and no image, innermost first."""
+    for element in reversed(list(body.iter())):
+        if element.tag in _KEEP_WHEN_EMPTY or (element.text or "").strip():
+            continue
+        if all(child.tag == "br" and not (child.tail or "").strip() for child in element):
+            remove(element)
+
+
+def trim_separators(body: etree._Element) -> None:
+    """Drop rules, breaks and empty blocks at the very start and end of the body."""
+    for last in (True, False):
+        container = body
+        while len(container):
+            edge = container[-1] if last else container[0]
+            edge_text = edge.tail if last else container.text
+            if (edge_text or "").strip():
+                break
+            if edge.tag in ("hr", "br"):
+                remove(edge)
+            elif edge.tag in BLOCK_TAGS and edge.tag not in ("table", "ul", "ol", "pre"):
+                container = edge
+                if not last and (edge.text or "").strip():
+                    break
+            else:
+                break
+
+
+def _note(trace: Trace | None, what: str, detail: str, rule: str) -> None:
+    if trace is not None:
+        trace.remove(what, detail, rule)

@@ -1,0 +1,249 @@
+"""The command line: parses options and calls the library, nothing more."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import ClassVar
+
+import click
+
+from . import __version__
+from .article import InputError
+from .pipeline import DEFAULT_MAX_BYTES, process
+from .render import FORMATS, render
+from .rules import BUILTIN, RulesError, RuleSet
+from .write import LockBusy, write_atomic
+
+EXIT_FAILED = 1
+EXIT_LOCKED = 3
+
+CONVERT_HELP = """Convert RSS dumps to clean Markdown (or JSON) articles.
+
+\b
+PATH is a dump file or a folder of them (searched recursively; every
+regular, non-hidden file is an input unless --glob narrows it). The output
+for IN/a/b.txt is OUT/a/b.md. With no PATH, or "-", one dump is read from
+stdin and the article is written to stdout.
+
+\b
+Examples:
+  feedclean convert samples/ -o out/              # a folder
+  feedclean convert dumps/ -o site/ --format json  # JSON instead
+  cat dump.txt | feedclean convert > article.md    # one dump through a pipe
+  feedclean convert --dry-run dumps/ -o out/       # what would change, and why
+\b
+  # crontab: every 10 minutes, quiet unless something fails
+  */10 * * * * feedclean convert -q ~/dumps -o ~/articles --report ~/articles/report.json
+
+\b
+Runs are incremental: an input is converted again only when its content,
+the options, the rules or feedclean's version changed (--force redoes all).
+Exit status: 0 all converted, 1 some inputs failed (each named on stderr),
+2 usage error, 3 another run holds the output folder (with --no-wait).
+"""
+
+
+class ByteSize(click.ParamType):
+    """A size such as 500000, 800k, 20M or 1G."""
+
+    name = "size"
+    _UNITS: ClassVar[dict[str, int]] = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, int):
+            return value
+        text = str(value).strip().lower().removesuffix("b").removesuffix("i")
+        unit = text[-1:] if text[-1:] in ("k", "m", "g") else ""
+        number = text[: len(text) - len(unit)]
+        try:
+            size = int(float(number) * self._UNITS[unit])
+        except ValueError:
+            self.fail(f"{value!r} is not a size like 800k, 20M or 1G", param, ctx)
+        if size <= 0:
+            self.fail("the size limit must be positive", param, ctx)
+        return size
+
+
+def user_rules_file() -> Path:
+    """~/.config/feedclean/rules.toml, or under $XDG_CONFIG_HOME when set."""
+    base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
+    return Path(base) / "feedclean" / "rules.toml"
+
+
+def load_rules(files: tuple[Path, ...], use_user_rules: bool) -> tuple[RuleSet, tuple[Path, ...]]:
+    """The built-in rules, then the user's default file (if any), then each --rules file."""
+    chosen = list(files)
+    default = user_rules_file()
+    if use_user_rules and default.is_file():
+        chosen.insert(0, default)
+    try:
+        return BUILTIN.with_files(chosen), tuple(chosen)
+    except RulesError as error:
+        raise click.UsageError(f"rules: {error}") from None
+
+
+rules_option = click.option(
+    "--rules",
+    "rule_files",
+    multiple=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="A rules file (TOML) to add to the built-in rules; repeatable.",
+)
+no_user_rules_option = click.option(
+    "--no-user-rules",
+    is_flag=True,
+    help="Ignore ~/.config/feedclean/rules.toml.",
+)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, "-V", "--version", prog_name="feedclean")
+def main() -> None:
+    """feedclean: RSS dumps in, clean Markdown or JSON articles out.
+
+    \b
+    Strips share widgets, self-promotion, feed-proxy footers, trackers and
+    active content, unwraps image-proxy URLs, and keeps the article: its
+    text, links, images with captions, and metadata (title, canonical URL,
+    source, publish and fetch times, language, lead, rights).
+
+    \b
+    Start with:  feedclean convert --help
+    """
+
+
+@main.command(help=CONVERT_HELP)
+@click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path, allow_dash=True))
+@click.option(
+    "-o",
+    "--output",
+    "output_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Output folder (created if needed). Required unless reading stdin.",
+)
+@click.option(
+    "-f",
+    "--format",
+    "output_format",
+    type=click.Choice(FORMATS),
+    default="md",
+    show_default=True,
+    help="md: YAML front matter + CommonMark. json: one object per article.",
+)
+@click.option(
+    "--glob",
+    "globs",
+    multiple=True,
+    metavar="PATTERN",
+    help="Only inputs whose path in the folder matches, e.g. '*.txt'; repeatable.",
+)
+@click.option(
+    "-j",
+    "--jobs",
+    type=click.IntRange(min=0),
+    default=0,
+    help="Worker processes; 0 (default) means one per CPU. Output is the same for any value.",
+)
+@click.option("--force", is_flag=True, help="Convert every input again, even unchanged ones.")
+@click.option("--dedupe", is_flag=True, help="Keep one output per canonical URL (the latest fetch wins).")
+@click.option("--dry-run", is_flag=True, help="List what would be converted and why; write nothing.")
+@click.option(
+    "--wait/--no-wait",
+    default=True,
+    show_default=True,
+    help="If another run is writing to the same output folder: wait for it, or exit with status 3.",
+)
+@click.option(
+    "--max-size", type=ByteSize(), default=DEFAULT_MAX_BYTES, show_default="20M", help="Skip (as failed) inputs larger than this."
+)
+@click.option(
+    "--report",
+    "report_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write the run's summary and failures to this JSON file.",
+)
+@click.option("-q", "--quiet", is_flag=True, help="Print errors only.")
+@rules_option
+@no_user_rules_option
+def convert(
+    paths,
+    output_dir,
+    output_format,
+    globs,
+    jobs,
+    force,
+    dedupe,
+    dry_run,
+    wait,
+    max_size,
+    report_file,
+    quiet,
+    rule_files,
+    no_user_rules,
+) -> None:
+    rules, chosen_files = load_rules(rule_files, not no_user_rules)
+    if not paths or paths == (Path("-"),):
+        _convert_stdin(output_dir, output_format, rules, max_size)
+        return
+    if Path("-") in paths:
+        raise click.UsageError("'-' (stdin) cannot be mixed with files or folders")
+    if output_dir is None:
+        raise click.UsageError("give an output folder with -o OUT (only stdin input writes to stdout)")
+    from .batch import Options, discover, run
+    from .progress import Reporter
+
+    options = Options(
+        output_dir=output_dir,
+        output_format=output_format,
+        rule_files=chosen_files,
+        jobs=jobs or _cpu_count(),
+        force=force,
+        dedupe=dedupe,
+        dry_run=dry_run,
+        globs=globs,
+        max_bytes=max_size,
+        wait=wait,
+    )
+    reporter = Reporter(quiet=quiet)
+    reporter.start(sum(1 for _ in discover(list(paths), output_dir, globs)) if reporter.fancy else None)
+    try:
+        summary = run(list(paths), options, rules, reporter, on_wait=reporter.waiting)
+    except LockBusy as busy:
+        reporter.stop()
+        click.echo(f"feedclean: another run ({busy}) is writing to {output_dir}; not waiting (--no-wait)", err=True)
+        sys.exit(EXIT_LOCKED)
+    except OSError as error:
+        reporter.stop()
+        raise click.ClickException(f"cannot use output folder {output_dir}: {error.strerror or error}") from None
+    reporter.finish(summary, dry_run)
+    if report_file is not None:
+        write_atomic(report_file, (json.dumps(summary.as_dict(), ensure_ascii=False, indent=2) + "\n").encode())
+    if summary.failures:
+        sys.exit(EXIT_FAILED)
+
+
+def _convert_stdin(output_dir: Path | None, output_format: str, rules: RuleSet, max_size: int) -> None:
+    if output_dir is not None:
+        raise click.UsageError("reading stdin writes the article to stdout; drop -o, or give files or folders to convert")
+    if sys.stdin.isatty():
+        raise click.UsageError("no input: give files or folders to convert, or pipe a dump into stdin")
+    data = sys.stdin.buffer.read(max_size + 1)
+    try:
+        article = process(data, "<stdin>", rules=rules, max_bytes=max_size)
+    except InputError as error:
+        click.echo(f"feedclean: error: <stdin>: {error}", err=True)
+        sys.exit(EXIT_FAILED)
+    for warning in article.warnings:
+        click.echo(f"feedclean: warning: <stdin>: {warning}", err=True)
+    sys.stdout.buffer.write(render(article, output_format).encode("utf-8"))
+    sys.stdout.buffer.flush()
+
+
+def _cpu_count() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:
+        return os.cpu_count() or 1

@@ -1,0 +1,87 @@
+"""Publish dates: a site's own formats in its own time zone, then ISO 8601, then dateutil.
+
+A date line is short text that is nothing but a date. Site formats come from
+the rules (`date_format`, `timezone`); a naive time is read in the site's
+zone. A publish time after the fetch time is impossible, so an ambiguous
+day/month reading that lands in the future is dropped in favour of the other.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, tzinfo
+
+_MAX_DATE_CHARS = 64
+# Two far-apart defaults: a field that dateutil filled from them was not in the text.
+_DEFAULTS = (datetime(1900, 1, 1, 0, 0), datetime(1904, 2, 2, 0, 0))
+# CJK date markers as the separators dateutil knows ("2024年4月3日 10时30分").
+_CJK_DATE_MARKS = str.maketrans({"年": "-", "月": "-", "日": " ", "时": ":", "時": ":", "点": ":", "分": " ", "秒": " "})
+
+
+def parse_date_line(text: str, formats: tuple[str, ...], zone: tzinfo | None, fetched: datetime | None) -> datetime | None:
+    """The moment a date-only text names, or None if it is not (only) a plausible date."""
+    text = text.strip()
+    if not (6 <= len(text) <= _MAX_DATE_CHARS) or sum(c.isdigit() for c in text) < 4:
+        return None
+    zone = zone or UTC
+    for candidate in _exact_readings(text, formats, zone):
+        if fetched is None or candidate <= fetched:
+            return candidate
+    readings = [moment for moment in _dateutil_readings(text, zone) if fetched is None or moment <= fetched]
+    if not readings:
+        return None
+    # Of a day-first and a month-first reading, the one nearest before the fetch is the likelier.
+    return max(readings) if fetched is not None else readings[0]
+
+
+def parse_iso(text: str, zone: tzinfo | None) -> datetime | None:
+    """An ISO 8601 time (from metadata such as <time datetime>), naive ones read in `zone`."""
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=zone or UTC)
+
+
+def _exact_readings(text: str, formats: tuple[str, ...], zone: tzinfo) -> Iterator[datetime]:
+    for pattern in formats:
+        try:
+            moment = datetime.strptime(text, pattern)
+        except ValueError:
+            continue
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC if pattern.endswith("Z") else zone)
+        yield moment
+    iso = parse_iso(text, zone)
+    if iso is not None:
+        yield iso
+
+
+def _dateutil_readings(text: str, zone: tzinfo) -> Iterator[datetime]:
+    """Day-first and month-first readings of a free-form date, when both are complete."""
+    from dateutil import parser
+
+    text = text.translate(_CJK_DATE_MARKS)
+    seen = set()
+    for dayfirst in (False, True):
+        try:
+            readings = [parser.parse(text, default=default, dayfirst=dayfirst) for default in _DEFAULTS]
+        except (ValueError, OverflowError, parser.ParserError):
+            return
+        first, second = readings
+        if (first.year, first.month, first.day) != (second.year, second.month, second.day):
+            return
+        moment = first if first.tzinfo else first.replace(tzinfo=zone)
+        if moment not in seen:
+            seen.add(moment)
+            yield moment
+
+
+def isoformat(moment: datetime | None) -> str | None:
+    """ISO 8601 with an offset, with milliseconds only when the source had them."""
+    if moment is None:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    spec = "milliseconds" if moment.microsecond else "seconds"
+    return moment.isoformat(timespec=spec)

@@ -1,0 +1,225 @@
+"""Stage 2, parse: the body's HTML → one normalised lxml tree.
+
+A feed fragment is parsed as is. A whole web page (navigation, sidebars,
+footer) first gives up its metadata, then its article is cut out with
+readability-lxml, which is imported only then: it costs ~30x a parse and
+drops captions, so fragments never go through it.
+
+The tree is normalised so later stages only meet blocks: loose text and
+inline elements between blocks are wrapped in <p>, split where the source
+used a blank line (<br><br>) as a paragraph break.
+"""
+
+from __future__ import annotations
+
+from lxml import etree
+
+from .article import Article, InputError
+from .tree import unwrap
+
+PARSER = etree.HTMLParser(encoding="utf-8", remove_comments=True, remove_pis=True, no_network=True, default_doctype=False)
+
+BLOCK_TAGS = frozenset(
+    [
+        "address",
+        "article",
+        "aside",
+        "blockquote",
+        "body",
+        "center",
+        "details",
+        "dialog",
+        "dd",
+        "dir",
+        "div",
+        "dl",
+        "dt",
+        "fieldset",
+        "figcaption",
+        "figure",
+        "footer",
+        "form",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+        "header",
+        "hgroup",
+        "hr",
+        "li",
+        "main",
+        "menu",
+        "nav",
+        "ol",
+        "p",
+        "pre",
+        "section",
+        "summary",
+        "table",
+        "tbody",
+        "td",
+        "tfoot",
+        "th",
+        "thead",
+        "tr",
+        "ul",
+        "caption",
+        "colgroup",
+    ]
+)
+# Void in HTML5 but unknown as such to libxml2, which then nests all that
+# follows inside them; their "content" is hoisted back out.
+_VOID_UNKNOWN_TO_LIBXML2 = ("embed", "source", "track", "wbr", "keygen")
+_PAGE_CHROME = ["nav", "header", "footer", "aside"]
+_PAGE_PREFIXES = ("<!doctype", "<html", "<?xml")
+
+
+def parse(article: Article) -> None:
+    """Give `article` its tree (the <body> element) and, for whole pages, the page's metadata."""
+    root = _parse_html(article.html)
+    if _is_whole_page(root, article.html):
+        article.page_meta = page_metadata(root)
+        if any(root.iter(*_PAGE_CHROME)):
+            root = _parse_html(_readability_article(article.html))
+    body = root.find("body")
+    if body is None:
+        body = etree.SubElement(root, "body")
+    for element in list(body.iter(*_VOID_UNKNOWN_TO_LIBXML2)):
+        unwrap(element)
+    for element in list(body.iter()):
+        if element.tag in BLOCK_TAGS:
+            wrap_loose_inline(element)
+    article.tree = body
+
+
+def _parse_html(html: str) -> etree._Element:
+    try:
+        root = etree.fromstring(html.encode("utf-8", "surrogatepass"), PARSER)
+    except (etree.ParserError, etree.XMLSyntaxError, ValueError) as error:
+        raise InputError(f"cannot parse the body as HTML: {error}") from None
+    if root is None:
+        raise InputError("the body holds no HTML content")
+    return root
+
+
+def _is_whole_page(root: etree._Element, html: str) -> bool:
+    start = html.lstrip()[:20].lower()
+    if start.startswith(_PAGE_PREFIXES):
+        return True
+    head = root.find("head")
+    return head is not None and head.find("title") is not None
+
+
+def page_metadata(root: etree._Element) -> dict[str, str]:
+    """What a page says about itself: OpenGraph, article:*, canonical link, <time>, lang."""
+    meta: dict[str, str] = {}
+    for element in root.iter("meta", "link", "title", "time", "html"):
+        tag = element.tag
+        if tag == "meta":
+            key = (element.get("property") or element.get("name") or "").strip().lower()
+            content = (element.get("content") or "").strip()
+            if key and content and key not in meta:
+                meta[key] = content
+        elif tag == "link" and "canonical" in (element.get("rel") or "").lower().split():
+            meta.setdefault("canonical", (element.get("href") or "").strip())
+        elif tag == "title" and "title" not in meta:
+            meta["title"] = " ".join("".join(element.itertext()).split())
+        elif tag == "time" and element.get("datetime"):
+            meta.setdefault("time", element.get("datetime").strip())
+        elif tag == "html" and element.get("lang"):
+            meta["lang"] = element.get("lang").strip()
+    return {key: value for key, value in meta.items() if value}
+
+
+def _readability_article(html: str) -> str:
+    from readability import Document
+
+    try:
+        return Document(html).summary(html_partial=True)
+    except Exception as error:  # readability raises bare Exceptions of its own
+        raise InputError(f"cannot find the article in the web page: {error}") from None
+
+
+def is_block(element: etree._Element) -> bool:
+    return element.tag in BLOCK_TAGS
+
+
+def wrap_loose_inline(container: etree._Element) -> None:
+    """Wrap runs of text and inline elements that sit beside blocks into <p> elements."""
+    children = list(container)
+    if not any(child.tag in BLOCK_TAGS for child in children if isinstance(child.tag, str)):
+        return
+    run: list[etree._Element] = []
+    lead_text = container.text
+    container.text = None
+    for child in children:
+        if isinstance(child.tag, str) and child.tag in BLOCK_TAGS:
+            _flush_run(container, lead_text, run, before=child)
+            lead_text, child.tail = child.tail, None
+            run = []
+        else:
+            run.append(child)
+    _flush_run(container, lead_text, run, before=None)
+
+
+def _flush_run(container: etree._Element, text: str | None, run: list[etree._Element], before: etree._Element | None) -> None:
+    """Put one run of loose content into paragraphs, one per <br><br>-separated part."""
+    paragraphs: list[tuple[str | None, list[etree._Element]]] = [(text, [])]
+    pending_breaks: list[etree._Element] = []
+    for element in run:
+        if element.tag == "br":
+            pending_breaks.append(element)
+            if (element.tail or "").strip():
+                paragraphs, pending_breaks = _add_breaks(paragraphs, pending_breaks), []
+            continue
+        paragraphs, pending_breaks = _add_breaks(paragraphs, pending_breaks), []
+        paragraphs[-1][1].append(element)
+    for element in pending_breaks:
+        _remove_keep_tail(element)
+    for lead, elements in paragraphs:
+        if not (lead or "").strip() and not elements:
+            continue
+        paragraph = etree.Element("p")
+        paragraph.text = lead
+        if before is None:
+            container.append(paragraph)
+        else:
+            before.addprevious(paragraph)
+        for element in elements:
+            paragraph.append(element)
+
+
+def _add_breaks(
+    paragraphs: list[tuple[str | None, list[etree._Element]]], breaks: list[etree._Element]
+) -> list[tuple[str | None, list[etree._Element]]]:
+    """One <br> stays a line break; two or more end the paragraph (the last one's tail starts the next)."""
+    if not breaks:
+        return paragraphs
+    current = paragraphs[-1]
+    empty_so_far = not (current[0] or "").strip() and not current[1]
+    if len(breaks) == 1 and not empty_so_far:
+        current[1].append(breaks[0])
+        return paragraphs
+    tail = breaks[-1].tail
+    for element in breaks:
+        _remove_keep_tail(element, keep=False)
+    if empty_so_far:
+        paragraphs[-1] = (tail, current[1])
+        return paragraphs
+    return [*paragraphs, (tail, [])]
+
+
+def _remove_keep_tail(element: etree._Element, keep: bool = True) -> None:
+    """Remove `element`; with `keep`, its tail text joins whatever came before it."""
+    parent = element.getparent()
+    if parent is None:
+        return
+    if keep and element.tail:
+        previous = element.getprevious()
+        if previous is not None:
+            previous.tail = (previous.tail or "") + element.tail
+        else:
+            parent.text = (parent.text or "") + element.tail
+    parent.remove(element)

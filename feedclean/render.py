@@ -1,0 +1,87 @@
+"""Stage 5, render: the article as Markdown with YAML front matter, or as JSON.
+
+Output is a pure function of the article: no run times, no paths, keys in a
+fixed order, so re-runs give byte-identical files.
+
+The front matter is written by hand, every string double-quoted in JSON style
+(a subset of YAML's double-quoted scalars), so any title, with quotes, colons,
+`#` or brackets, is valid YAML without a YAML library on the hot path.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from .article import Article
+from .dates import isoformat
+from .markdown import render_body
+
+SCHEMA_VERSION = 1
+FORMATS = ("md", "json")
+SUFFIXES = {"md": ".md", "json": ".json"}
+
+# Characters YAML either forbids in a document or reads as line breaks; JSON leaves them raw.
+_YAML_UNSAFE = re.compile("[\x7f-\x9f\u2028\u2029\ufeff\ufffe\uffff\ud800-\udfff]")
+
+
+def render(article: Article, output_format: str) -> str:
+    """The article in `output_format` ("md" or "json"), ending with a newline."""
+    markdown, text = render_body(article.tree)
+    metadata = metadata_of(article)
+    if output_format == "json":
+        document = {"schema": SCHEMA_VERSION, **metadata, "markdown": markdown, "text": text}
+        return json.dumps(document, ensure_ascii=False, indent=2) + "\n"
+    front = "\n".join(_yaml_lines(metadata, 0))
+    return f"---\n{front}\n---\n\n{markdown}\n" if markdown else f"---\n{front}\n---\n"
+
+
+def metadata_of(article: Article) -> dict[str, Any]:
+    """The article's metadata in output order, shared by both formats."""
+    source = article.source
+    return {
+        "title": article.title,
+        "id": article.id,
+        "url": article.canonical_url,
+        "source": {"name": source.name, "domain": source.domain} if source else None,
+        "published": isoformat(article.published),
+        "fetched": isoformat(article.fetched),
+        "language": article.language,
+        "lead": article.lead,
+        "images": [{"url": image.url, "caption": image.caption, "alt": image.alt} for image in article.images],
+        "rights": article.rights,
+    }
+
+
+def _yaml_lines(mapping: dict[str, Any], indent: int) -> list[str]:
+    pad = " " * indent
+    lines = []
+    for key, value in mapping.items():
+        if isinstance(value, dict):
+            lines.append(f"{pad}{key}:")
+            lines.extend(_yaml_lines(value, indent + 2))
+        elif isinstance(value, list):
+            if not value:
+                lines.append(f"{pad}{key}: []")
+                continue
+            lines.append(f"{pad}{key}:")
+            for item in value:
+                item_lines = _yaml_lines(item, indent + 4)
+                lines.append(f"{pad}  - {item_lines[0].lstrip()}")
+                lines.extend(item_lines[1:])
+        else:
+            lines.append(f"{pad}{key}: {yaml_scalar(value)}")
+    return lines
+
+
+def yaml_scalar(value: Any) -> str:
+    """A YAML scalar: null, an integer, or a double-quoted string any YAML parser accepts."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    quoted = json.dumps(str(value), ensure_ascii=False)
+    return _YAML_UNSAFE.sub(lambda match: f"\\u{ord(match.group()):04x}", quoted)

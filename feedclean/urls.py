@@ -1,0 +1,196 @@
+"""URL handling shared by the stages: safety checks, proxy unwrapping, canonical form.
+
+Everything here works on single URL strings, never on HTML. The site knowledge
+(which hosts are proxies, which parameters track) comes in from the rules.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from urllib.parse import parse_qsl, unquote, urljoin, urlsplit, urlunsplit
+
+# Schemes a link in the output may use; anything else (javascript:, vbscript:,
+# data:, file: …) is active content or a local resource and is dropped.
+LINK_SCHEMES = frozenset({"http", "https", "mailto", "ftp", "tel"})
+IMAGE_SCHEMES = frozenset({"http", "https"})
+
+# Browsers drop these anywhere in a URL, so "java\tscript:" is "javascript:".
+_URL_INVISIBLES = {ord(c): None for c in "\t\n\r"}
+_URL_EDGE_CHARS = "".join(chr(c) for c in range(0x21)) + "\x7f"
+
+_PROXY_UNWRAP_DEPTH = 4
+
+
+def tidy_url(url: str) -> str:
+    """Return the URL as a browser would read the attribute: no tabs, newlines or edge controls."""
+    return url.translate(_URL_INVISIBLES).strip(_URL_EDGE_CHARS)
+
+
+def url_scheme(url: str) -> str | None:
+    """The lower-cased scheme, or None for a relative URL."""
+    colon = url.find(":")
+    if colon <= 0:
+        return None
+    scheme = url[:colon]
+    slash = url.find("/")
+    if slash != -1 and slash < colon:
+        return None
+    if not scheme[0].isascii() or not scheme[0].isalpha():
+        return None
+    if not all(c.isascii() and (c.isalnum() or c in "+-.") for c in scheme):
+        return None
+    return scheme.lower()
+
+
+def is_allowed(url: str, schemes: frozenset[str]) -> bool:
+    """True for a relative URL or one whose scheme is in `schemes`."""
+    scheme = url_scheme(url)
+    return scheme is None or scheme in schemes
+
+
+def absolutize(url: str, base: str | None) -> str:
+    """Resolve `url` against the article URL; leave it alone when that is impossible."""
+    if url.startswith("//"):
+        return "https:" + url
+    if base is None or url_scheme(url) is not None or url.startswith("#"):
+        return url
+    try:
+        return urljoin(base, url)
+    except ValueError:
+        return url
+
+
+def host_of(url: str) -> str:
+    """The lower-cased host without a leading "www.", or "" when there is none."""
+    try:
+        host = urlsplit(url).hostname or ""
+    except ValueError:
+        return ""
+    return host[4:] if host.startswith("www.") else host
+
+
+def unwrap_proxy_url(url: str, proxies: Mapping[str, str]) -> str:
+    """Return the original URL an image proxy wraps, or `url` itself.
+
+    Handles what feed proxies produce for images.weserv.nl and its kin: the
+    real URL with or without a scheme, with weserv's old "ssl:" prefix for
+    https, percent-encoded (sometimes twice), among sizing parameters, and
+    proxies nested in proxies. A scheme-less original is taken as https.
+    """
+    for _ in range(_PROXY_UNWRAP_DEPTH):
+        inner = _proxied_url(url, proxies)
+        if inner is None:
+            return url
+        url = inner
+    return url
+
+
+def _proxied_url(url: str, proxies: Mapping[str, str]) -> str | None:
+    if not proxies:
+        return None
+    try:
+        parts = urlsplit(url if url_scheme(url) or url.startswith("//") else "//" + url)
+        host = (parts.hostname or "").removeprefix("www.")
+    except ValueError:
+        return None
+    param = proxies.get(host)
+    if param is None:
+        return None
+    inner = next((v for k, v in parse_qsl(parts.query) if k == param), "").strip()
+    while "%" in inner[:12] and url_scheme(inner) is None and not inner.startswith("//"):
+        decoded = unquote(inner)
+        if decoded == inner:
+            break
+        inner = decoded
+    if not inner:
+        return None
+    if inner.lower().startswith("ssl:"):
+        inner = inner[4:].lstrip("/")
+        return "https://" + inner if inner else None
+    if inner.startswith("//"):
+        return "https:" + inner
+    scheme = url_scheme(inner)
+    if scheme is None:
+        return "https://" + inner.lstrip("/")
+    return inner
+
+
+def canonical_url(url: str, tracking: frozenset[str], tracking_prefixes: tuple[str, ...]) -> str:
+    """The article URL without tracking parameters or fragment, other parameters untouched.
+
+    The query is filtered piece by piece rather than re-encoded, so whatever
+    encoding the publisher used for the rest survives byte for byte.
+    """
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url
+    kept = [
+        piece
+        for piece in parts.query.split("&")
+        if piece and not _is_tracking(unquote(piece.partition("=")[0]), tracking, tracking_prefixes)
+    ]
+    netloc = parts.netloc.lower() if "@" not in parts.netloc else parts.netloc
+    if netloc.endswith(":443") and parts.scheme.lower() == "https":
+        netloc = netloc[:-4]
+    elif netloc.endswith(":80") and parts.scheme.lower() == "http":
+        netloc = netloc[:-3]
+    path = parts.path or ("/" if netloc else "")
+    return urlunsplit((parts.scheme.lower(), netloc, path, "&".join(kept), ""))
+
+
+def _is_tracking(name: str, tracking: frozenset[str], prefixes: tuple[str, ...]) -> bool:
+    return name in tracking or name.startswith(prefixes)
+
+
+class PatternTable:
+    """URL patterns compiled for quick look-up by host.
+
+    A pattern is "host/path-prefix" (subdomains of host included), optionally
+    ending in "?name" to require a query parameter, or "scheme:rest" for a
+    non-web scheme, matched as a prefix of the whole URL.
+    """
+
+    __slots__ = ("_by_host", "_scheme_prefixes")
+
+    def __init__(self, patterns: list[str] | tuple[str, ...]) -> None:
+        self._by_host: dict[str, list[tuple[str, str, str]]] = {}
+        self._scheme_prefixes: list[tuple[str, str]] = []
+        for pattern in patterns:
+            self._add(pattern)
+
+    def _add(self, pattern: str) -> None:
+        scheme = url_scheme(pattern)
+        if scheme is not None and scheme not in ("http", "https"):
+            self._scheme_prefixes.append((pattern.lower(), pattern))
+            return
+        body = pattern.split("://", 1)[-1]
+        body, _, param = body.partition("?")
+        host, slash, path = body.partition("/")
+        host = host.lower().removeprefix("www.")
+        self._by_host.setdefault(host, []).append(("/" + path if slash else "", param, pattern))
+
+    def match(self, url: str) -> str | None:
+        """The first pattern `url` matches, or None."""
+        scheme = url_scheme(url)
+        if scheme is not None and scheme not in ("http", "https"):
+            lowered = url.lower()
+            for prefix, pattern in self._scheme_prefixes:
+                if lowered.startswith(prefix):
+                    return pattern
+            return None
+        try:
+            parts = urlsplit(url if scheme or url.startswith("//") else "//" + url)
+            host = parts.hostname or ""
+        except ValueError:
+            return None
+        while host:
+            for path, param, pattern in self._by_host.get(host, ()):
+                if parts.path.startswith(path) and (not param or _has_param(parts.query, param)):
+                    return pattern
+            host = host.partition(".")[2]
+        return None
+
+
+def _has_param(query: str, name: str) -> bool:
+    return any(piece.partition("=")[0] == name for piece in query.split("&"))
