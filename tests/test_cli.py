@@ -95,7 +95,7 @@ def test_stdin_to_stdout(runner):
     result = runner.invoke(main, ["convert"], input=RFI.read_bytes())
     assert result.exit_code == 0
     front, body = split_front_matter(result.stdout)
-    assert front["title"].startswith("北约与亚太外长")
+    assert front["title"].startswith("北约与亚太外长") and "北约秘书长" in body
     json_result = runner.invoke(main, ["convert", "-", "--format", "json"], input=RFI.read_bytes())
     assert json.loads(json_result.stdout)["language"] == "zh-Hans"
 
