@@ -13,10 +13,19 @@ from __future__ import annotations
 from lxml import etree
 
 from .article import Article, Trace
-from .parse import BLOCK_TAGS
 from .rules import SiteRules, normalize_label
-from .tree import excerpt, is_attached, remove, visible_length
-from .urls import IMAGE_SCHEMES, LINK_SCHEMES, absolutize, is_allowed, tidy_url, unwrap_proxy_url
+from .tree import BLOCK_TAGS, excerpt, is_attached, leaf_blocks, remove, text_of, visible_length
+from .urls import (
+    IMAGE_SCHEMES,
+    LINK_SCHEMES,
+    absolutize,
+    host_of,
+    is_allowed,
+    percent_encode_unsafe,
+    tidy_url,
+    unwrap_proxy_url,
+    url_scheme,
+)
 
 # Never article content, in a feed or anywhere else.
 ACTIVE_TAGS = (
@@ -71,78 +80,116 @@ def clean(article: Article, site: SiteRules) -> None:
     """Remove everything that is not the article and make every URL final."""
     body = article.tree
     trace = article.trace
+    if trace is not None:
+        for element in body.iter(*ACTIVE_TAGS):
+            if not any(ancestor.tag in ACTIVE_TAGS for ancestor in element.iterancestors()):
+                trace.remove("active content", excerpt(element), f"<{element.tag}> is never article content")
     etree.strip_elements(body, *ACTIVE_TAGS, with_tail=False)
-    share, footer = _fix_urls(body, article.url, site, trace)
-    removed = _remove_link_widgets(body, share, footer, site, trace)
-    _remove_selected(body, site, trace)
-    _remove_marked_widgets(body, site, trace)
-    removed += _remove_text_blocks(body, site, trace)
-    _remove_share_labels(removed, site, trace)
+    found = _scan(body, article.url, site, trace)
+    neighbours = _remove_link_widgets(body, found.share, found.footer, site, trace)
+    for element in found.stripped:
+        if is_attached(element, body):
+            if trace is not None:
+                trace.remove("element", excerpt(element), site.describe("strip", site.strip.which(element, body)))
+            remove(element)
+    _remove_marked_widgets(body, found.marked, site, trace)
+    neighbours += _remove_text_blocks(body, site, trace)
+    _remove_share_labels(neighbours, site, trace)
     remove_empty(body)
     trim_separators(body)
 
 
-def _fix_urls(
-    body: etree._Element, base: str | None, site: SiteRules, trace: Trace | None
-) -> tuple[list[etree._Element], list[etree._Element]]:
-    """Make link and image URLs final; return the share links and feed-proxy footer links found."""
-    share: list[etree._Element] = []
-    footer: list[etree._Element] = []
+class _Found:
+    """What one pass over the tree found to act on once the pass is over."""
+
+    __slots__ = ("footer", "marked", "share", "stripped")
+
+    def __init__(self) -> None:
+        self.share: list[tuple[etree._Element, str]] = []
+        self.footer: list[tuple[etree._Element, str]] = []
+        self.stripped: list[etree._Element] = []
+        self.marked: list[etree._Element] = []
+
+
+def _scan(body: etree._Element, base: str | None, site: SiteRules, trace: Trace | None) -> _Found:
+    """One pass: make link and image URLs final, and collect what the rules point at."""
+    found = _Found()
     article_path_1 = _first_path_segment(base)
-    for element in list(body.iter("a", "img")):
-        if element.tag == "img":
+    complex_strip = site.strip.complex_matches(body)
+    markers = site.widget_markers
+    for element in list(body.iter()):
+        tag = element.tag
+        if tag == "a":
+            _fix_link(element, base, site, article_path_1, trace, found)
+        elif tag == "img":
             _fix_image(element, base, site, trace)
             continue
-        href = element.get("href")
-        if href is None:
-            continue
-        url = _final_url(tidy_url(href), base, site, article_path_1, trace)
-        if site.share_links.match(url):
-            share.append(element)
-        elif not url or url.startswith("#") or not is_allowed(url, LINK_SCHEMES):
-            del element.attrib["href"]
-            _note(trace, "link target", f"{href[:80]} (unsafe or empty; text kept)", "active content")
-            continue
-        elif _host(url) in site.footer_hosts:
-            footer.append(element)
-        element.set("href", url)
-    return share, footer
+        if site.strip.matches(element, complex_strip):
+            found.stripped.append(element)
+        elif markers and _is_marked(element, tag, markers):
+            found.marked.append(element)
+    return found
+
+
+def _is_marked(element: etree._Element, tag: str, markers: frozenset[str]) -> bool:
+    """Whether a custom tag or a data-* attribute name carries a widget marker as a token."""
+    if "-" in tag and not markers.isdisjoint(tag.split("-")):
+        return True
+    return any(name.startswith("data-") and not markers.isdisjoint(name.replace("_", "-").split("-")) for name in element.attrib)
+
+
+def _fix_link(
+    element: etree._Element, base: str | None, site: SiteRules, article_path_1: str, trace: Trace | None, found: _Found
+) -> None:
+    href = element.get("href")
+    if href is None:
+        return
+    url = percent_encode_unsafe(_final_url(tidy_url(href), base, site, article_path_1, trace))
+    pattern = site.share_links.match(url)
+    if pattern is not None:
+        found.share.append((element, site.describe("share_links", pattern)))
+    elif not url or url.startswith("#") or not is_allowed(url, LINK_SCHEMES):
+        del element.attrib["href"]
+        if trace is not None and url and not url.startswith("#"):
+            trace.remove("link target (text kept)", f"<a> {href[:80]}", f"unsafe URL scheme {url_scheme(url)!r}")
+        return
+    elif (host := host_of(url)) in site.footer_hosts:
+        found.footer.append((element, site.describe("footer_links", host)))
+    element.set("href", url)
 
 
 def _final_url(url: str, base: str | None, site: SiteRules, article_path_1: str, trace: Trace | None) -> str:
-    original = url
-    url = absolutize(url, base)
-    unwrapped = unwrap_proxy_url(url, site.proxies)
-    if unwrapped != url and trace is not None:
-        trace.rewrite("href", original, unwrapped, "unwrap image proxy")
-    url = unwrapped
+    url = _unwrapped(absolutize(url, base), "href", site, trace)
     for rewrite in site.rewrites:
         match = rewrite.pattern.search(url)
         if match:
             groups = [match.group(0), *(group or "" for group in match.groups())]
             rewritten = rewrite.replace.format(*groups, article_path_1=article_path_1) + url[match.end() :]
             if trace is not None:
-                trace.rewrite("href", url, rewritten, f"rewrite_links {rewrite.pattern.pattern} ({rewrite.origin})")
+                trace.rewrite("href", url, rewritten, site.describe("rewrite_links", rewrite.pattern.pattern))
             url = rewritten
             break
     return url
 
 
+def _unwrapped(url: str, attribute: str, site: SiteRules, trace: Trace | None) -> str:
+    unwrapped = unwrap_proxy_url(url, site.proxies)
+    if unwrapped != url and trace is not None:
+        trace.rewrite(attribute, url, unwrapped, site.describe("unwrap", host_of(url if "//" in url[:12] else "//" + url)))
+    return unwrapped
+
+
 def _fix_image(image: etree._Element, base: str | None, site: SiteRules, trace: Trace | None) -> None:
     """Give the image one final, safe `src`, or remove it if it is a tracker or has none."""
     chosen, attribute = _image_source(image)
-    url = absolutize(tidy_url(chosen), base) if chosen else ""
-    unwrapped = unwrap_proxy_url(url, site.proxies)
-    if unwrapped != url and trace is not None:
-        trace.rewrite(attribute, chosen, unwrapped, "unwrap image proxy")
-    url = unwrapped
+    url = percent_encode_unsafe(_unwrapped(absolutize(tidy_url(chosen), base), attribute, site, trace)) if chosen else ""
     reason = None
     if not url or not is_allowed(url, IMAGE_SCHEMES):
         reason = "image without a usable source"
     elif _is_pixel(image):
         reason = "tracking pixel (1×1 or hidden)"
     elif (pattern := site.trackers.match(url)) is not None:
-        reason = f"tracker {pattern}"
+        reason = site.describe("trackers", pattern)
     if reason:
         _note(trace, "image", excerpt(image) if chosen is None else f"<img> {chosen[:80]}", reason)
         remove(image)
@@ -194,16 +241,10 @@ def _first_path_segment(url: str | None) -> str:
     return path.split("/", 1)[0].split("?", 1)[0].split("#", 1)[0]
 
 
-def _host(url: str) -> str:
-    host = url.split("://", 1)[-1].split("/", 1)[0].split("?", 1)[0].split("#", 1)[0]
-    host = host.rpartition("@")[2].partition(":")[0].lower()
-    return host.removeprefix("www.")
-
-
 def _remove_link_widgets(
     body: etree._Element,
-    share: list[etree._Element],
-    footer: list[etree._Element],
+    share: list[tuple[etree._Element, str]],
+    footer: list[tuple[etree._Element, str]],
     site: SiteRules,
     trace: Trace | None,
 ) -> list[etree._Element]:
@@ -214,9 +255,9 @@ def _remove_link_widgets(
     footer link in prose stays. Returns the removed elements' neighbours,
     where a widget's label may still sit.
     """
-    junk = set(share) | set(footer)
+    junk = {link for link, _ in share} | {link for link, _ in footer}
     neighbours: list[etree._Element] = []
-    for link, kind in [*((link, "share widget") for link in share), *((link, "feed-proxy footer") for link in footer)]:
+    for (link, rule), kind in [*((item, "share widget") for item in share), *((item, "feed-proxy footer") for item in footer)]:
         if not is_attached(link, body):
             continue
         container = _junk_container(link, body, junk)
@@ -226,7 +267,7 @@ def _remove_link_widgets(
         elif container is link and kind == "feed-proxy footer":
             continue
         neighbours.extend(_neighbours(container))
-        _note(trace, kind, excerpt(container), f"link to {link.get('href', '')[:70]}")
+        _note(trace, kind, excerpt(container), rule)
         remove(container)
     return neighbours
 
@@ -288,30 +329,23 @@ def _neighbours(element: etree._Element) -> list[etree._Element]:
     return [n for n in (element.getprevious(), element.getnext()) if n is not None]
 
 
-def _remove_selected(body: etree._Element, site: SiteRules, trace: Trace | None) -> None:
-    if site.strip is None:
-        return
-    for element in site.strip(body):
-        if is_attached(element, body) and element is not body:
-            _note(trace, "element", excerpt(element), "strip selector")
-            remove(element)
-
-
-def _remove_marked_widgets(body: etree._Element, site: SiteRules, trace: Trace | None) -> None:
+def _remove_marked_widgets(body: etree._Element, marked: list[etree._Element], site: SiteRules, trace: Trace | None) -> None:
     """Remove elements whose tag or attribute names mark them as widgets, if they hold little."""
-    if site.widgets is None:
-        return
-    for element in site.widgets(body):
+    for element in marked:
         if not is_attached(element, body) or any(True for _ in element.iter("img")):
             continue
         if visible_length(element) <= WIDGET_MAX_CHARS:
-            _note(trace, "widget", excerpt(element), f"marked by its name: {_marker_names(element)}")
+            if trace is not None:
+                trace.remove("widget", excerpt(element), site.describe("widget_markers", _marker(element, site)))
             remove(element)
 
 
-def _marker_names(element: etree._Element) -> str:
-    names = [element.tag, *element.attrib]
-    return " ".join(str(name) for name in names[:4])
+def _marker(element: etree._Element, site: SiteRules) -> str:
+    for name in (element.tag, *element.attrib):
+        for token in name.replace("_", "-").split("-"):
+            if token in site.widget_markers:
+                return token
+    return "?"
 
 
 def _remove_text_blocks(body: etree._Element, site: SiteRules, trace: Trace | None) -> list[etree._Element]:
@@ -324,21 +358,9 @@ def _remove_text_blocks(body: etree._Element, site: SiteRules, trace: Trace | No
         hit = site.strip_text.match(text)
         if hit is not None:
             neighbours.extend(_neighbours(block))
-            _note(trace, "text block", excerpt(block), f"strip_text {hit[0]!r} ({hit[1]})")
+            _note(trace, "text block", excerpt(block), site.describe("strip_text", hit[0]))
             remove(block)
     return neighbours
-
-
-def leaf_blocks(root: etree._Element) -> list[etree._Element]:
-    """Blocks without blocks inside, in document order: the paragraphs a reader sees."""
-    elements = list(root.iter())
-    holds_blocks: set[etree._Element] = set()
-    for element in reversed(elements):
-        if element.tag in BLOCK_TAGS or element in holds_blocks:
-            parent = element.getparent()
-            if parent is not None:
-                holds_blocks.add(parent)
-    return [e for e in elements if e.tag in BLOCK_TAGS and e is not root and e not in holds_blocks]
 
 
 def _remove_share_labels(candidates: list[etree._Element], site: SiteRules, trace: Trace | None) -> None:
@@ -346,8 +368,9 @@ def _remove_share_labels(candidates: list[etree._Element], site: SiteRules, trac
     for element in candidates:
         if element.getparent() is None or len(element) > 1:
             continue
-        if normalize_label(" ".join("".join(element.itertext()).split())) in site.share_labels:
-            _note(trace, "share label", excerpt(element), "share_labels next to a removed widget")
+        label = normalize_label(text_of(element))
+        if label in site.share_labels:
+            _note(trace, "share label", excerpt(element), site.describe("share_labels", label))
             remove(element)
 
 

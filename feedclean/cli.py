@@ -247,3 +247,59 @@ def _cpu_count() -> int:
         return max(1, len(os.sched_getaffinity(0)))
     except AttributeError:
         return os.cpu_count() or 1
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the rules as JSON, for scripts.")
+@rules_option
+@no_user_rules_option
+def rules(as_json, rule_files, no_user_rules) -> None:
+    """List the rules in force: built-in, then ~/.config/feedclean/rules.toml, then each --rules file.
+
+    \b
+    Examples:
+      feedclean rules
+      feedclean rules --rules mysite.toml --json | jq '.[-1]'
+    """
+    from .explain import print_rules, rules_listing
+
+    ruleset, _ = load_rules(rule_files, not no_user_rules)
+    listing = rules_listing(ruleset)
+    if as_json:
+        click.echo(json.dumps(listing, ensure_ascii=False, indent=2))
+    else:
+        print_rules(listing, sys.stdout)
+
+
+@main.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, allow_dash=True, path_type=Path))
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON instead of a tree.")
+@click.option("--max-size", type=ByteSize(), default=DEFAULT_MAX_BYTES, show_default="20M", help="Refuse larger inputs.")
+@rules_option
+@no_user_rules_option
+def explain(file, as_json, max_size, rule_files, no_user_rules) -> None:
+    """Show what the cleaning does to one dump, and why.
+
+    \b
+    Lists each removed element (a short excerpt) with the rule that removed
+    it, each rewritten URL before and after, and the metadata found with
+    where it came from. Use it to see why something went missing, or to
+    check a rule you are writing:
+      feedclean explain samples/003_1fddeb10f9e1ef9b.txt
+      feedclean explain --rules mysite.toml dump.txt --json
+    """
+    from .explain import explain as explain_dump
+    from .explain import print_explanation
+
+    ruleset, _ = load_rules(rule_files, not no_user_rules)
+    name = "<stdin>" if str(file) == "-" else str(file)
+    data = sys.stdin.buffer.read(max_size + 1) if name == "<stdin>" else file.read_bytes()
+    try:
+        report = explain_dump(data, name, ruleset, max_size)
+    except InputError as error:
+        click.echo(f"feedclean: error: {name}: {error}", err=True)
+        sys.exit(EXIT_FAILED)
+    if as_json:
+        click.echo(json.dumps(report, ensure_ascii=False, indent=2))
+    else:
+        print_explanation(report, sys.stdout)

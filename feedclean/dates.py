@@ -18,20 +18,22 @@ _DEFAULTS = (datetime(1900, 1, 1, 0, 0), datetime(1904, 2, 2, 0, 0))
 _CJK_DATE_MARKS = str.maketrans({"年": "-", "月": "-", "日": " ", "时": ":", "時": ":", "点": ":", "分": " ", "秒": " "})
 
 
-def parse_date_line(text: str, formats: tuple[str, ...], zone: tzinfo | None, fetched: datetime | None) -> datetime | None:
-    """The moment a date-only text names, or None if it is not (only) a plausible date."""
+def parse_date_line(
+    text: str, formats: tuple[str, ...], zone: tzinfo | None, fetched: datetime | None
+) -> tuple[datetime, str] | None:
+    """The moment a date-only text names and how it was read, or None if it is not (only) a plausible date."""
     text = text.strip()
     if not (6 <= len(text) <= _MAX_DATE_CHARS) or sum(c.isdigit() for c in text) < 4:
         return None
     zone = zone or UTC
-    for candidate in _exact_readings(text, formats, zone):
+    for candidate, how in _exact_readings(text, formats, zone):
         if fetched is None or candidate <= fetched:
-            return candidate
+            return candidate, how
     readings = [moment for moment in _dateutil_readings(text, zone) if fetched is None or moment <= fetched]
     if not readings:
         return None
     # Of a day-first and a month-first reading, the one nearest before the fetch is the likelier.
-    return max(readings) if fetched is not None else readings[0]
+    return (max(readings) if fetched is not None else readings[0]), "a free-form date (dateutil)"
 
 
 def parse_iso(text: str, zone: tzinfo | None) -> datetime | None:
@@ -43,7 +45,7 @@ def parse_iso(text: str, zone: tzinfo | None) -> datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=zone or UTC)
 
 
-def _exact_readings(text: str, formats: tuple[str, ...], zone: tzinfo) -> Iterator[datetime]:
+def _exact_readings(text: str, formats: tuple[str, ...], zone: tzinfo) -> Iterator[tuple[datetime, str]]:
     for pattern in formats:
         try:
             moment = datetime.strptime(text, pattern)
@@ -51,10 +53,10 @@ def _exact_readings(text: str, formats: tuple[str, ...], zone: tzinfo) -> Iterat
             continue
         if moment.tzinfo is None:
             moment = moment.replace(tzinfo=UTC if pattern.endswith("Z") else zone)
-        yield moment
+        yield moment, f"date_format {pattern!r}"
     iso = parse_iso(text, zone)
     if iso is not None:
-        yield iso
+        yield iso, "ISO 8601"
 
 
 def _dateutil_readings(text: str, zone: tzinfo) -> Iterator[datetime]:

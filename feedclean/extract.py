@@ -9,15 +9,16 @@ renderer knows, so each caption stays with its own image.
 from __future__ import annotations
 
 import hashlib
+from datetime import datetime
 
 from lxml import etree
 
 from .article import Article, Image, Source, Trace
-from .dates import parse_date_line, parse_iso
+from .dates import isoformat, parse_date_line, parse_iso
 from .lang import detect_language
 from .read import clean_text, plain_title
-from .rules import SiteRules
-from .tree import remove, text_of
+from .rules import SelectorSet, SiteRules
+from .tree import leaf_blocks, raw_text, remove, text_of
 from .urls import absolutize, canonical_url, host_of, tidy_url
 
 # How far into the body a date line may sit, and from the end a copyright notice.
@@ -26,58 +27,57 @@ _RIGHTS_BLOCKS = 2
 _MIN_LEAD_CHARS = 20
 _HEADINGS = ("h1", "h2", "h3", "h4", "h5", "h6")
 _PAGE_TIME_KEYS = ("article:published_time", "og:published_time", "datepublished", "date", "time")
+_PAGE_URL_KEYS = ("canonical", "og:url")
 
 
 def article_url(article: Article) -> str | None:
     """The article's own URL: the dump header's, else what a whole page declares."""
     meta = article.page_meta
-    for candidate in (article.url, meta.get("canonical"), meta.get("og:url")):
-        if candidate:
-            url = tidy_url(candidate)
-            if url.startswith(("http://", "https://")):
-                return url
-            if article.url and url.startswith("/"):
-                return absolutize(url, article.url)
+    for source, candidate in (("dump header", article.url), *((f"page {key}", meta.get(key)) for key in _PAGE_URL_KEYS)):
+        if not candidate:
+            continue
+        url = tidy_url(candidate)
+        if not url.startswith(("http://", "https://")) and article.url and url.startswith("/"):
+            url = absolutize(url, article.url)
+        if url.startswith(("http://", "https://")):
+            _found(article.trace, "url", url, source)
+            return url
     return None
 
 
 def extract(article: Article, site: SiteRules) -> None:
     """Fill the article's metadata from its cleaned tree (and the page's own metadata)."""
     body = article.tree
-    leaves = _text_blocks(body)
+    leaves = [block for block in leaf_blocks(body) if block.tag != "hr"]
     article.published = _take_date_line(article, leaves, site)
     article.rights = _take_rights(article, leaves, site)
     _pair_captions(body, site)
-    article.images = _images(body)
+    article.images = _images(body, article.trace)
     article.title = _title(article)
     _drop_title_heading(body, article.title)
     article.lead = _lead(body, article)
     text = text_of(body)
-    article.language = detect_language(f"{article.title or ''} {text}") or _declared_language(article)
+    article.language = _language(article, text)
     if article.url:
         article.canonical_url = canonical_url(article.url, site.tracking_params, site.tracking_prefixes)
-        domain = host_of(article.canonical_url)
-        article.source = Source(name=site.name or article.page_meta.get("og:site_name") or domain, domain=domain)
+        article.source = _source(article, site)
     identity = article.canonical_url or f"{article.title}\n{text}"
     article.id = hashlib.sha256(identity.encode("utf-8", "surrogatepass")).hexdigest()[:16]
-    _record(article.trace, article)
+    if article.fetched is not None:
+        _found(article.trace, "fetched", isoformat(article.fetched), "dump header <!--…--> comment")
 
 
-def _text_blocks(body: etree._Element) -> list[etree._Element]:
-    from .clean import leaf_blocks
-
-    return [block for block in leaf_blocks(body) if block.tag != "hr"]
-
-
-def _take_date_line(article: Article, leaves: list[etree._Element], site: SiteRules):
+def _take_date_line(article: Article, leaves: list[etree._Element], site: SiteRules) -> datetime | None:
     """A leading block that is nothing but a date is the publish time; it leaves the body."""
     for block in leaves[:_DATE_LINE_BLOCKS]:
         text = text_of(block)
         if not text:
             continue
-        moment = parse_date_line(text, site.date_formats, site.timezone, article.fetched)
-        if moment is not None:
-            _found(article.trace, "published", text, "date line at the top of the body")
+        reading = parse_date_line(text, site.date_formats, site.timezone, article.fetched)
+        if reading is not None:
+            moment, how = reading
+            zone = site.timezone.key if site.timezone else "UTC"
+            _found(article.trace, "published", isoformat(moment), f"date line {text!r} read as {how}, zone {zone}")
             remove(block)
             leaves.remove(block)
             return moment
@@ -86,18 +86,13 @@ def _take_date_line(article: Article, leaves: list[etree._Element], site: SiteRu
     return _page_time(article, site)
 
 
-def _page_time(article: Article, site: SiteRules):
-    meta = article.page_meta
-    for key in _PAGE_TIME_KEYS:
-        if key in meta:
-            moment = parse_iso(meta[key], site.timezone)
-            if moment is not None and (article.fetched is None or moment <= article.fetched):
-                _found(article.trace, "published", meta[key], f"page metadata {key}")
-                return moment
-    for element in article.tree.iter("time"):
-        moment = parse_iso(element.get("datetime") or "", site.timezone)
+def _page_time(article: Article, site: SiteRules) -> datetime | None:
+    candidates = [(article.page_meta.get(key), f"page metadata {key}") for key in _PAGE_TIME_KEYS]
+    candidates += [(element.get("datetime"), "<time datetime>") for element in article.tree.iter("time")]
+    for value, source in candidates:
+        moment = parse_iso(value or "", site.timezone)
         if moment is not None and (article.fetched is None or moment <= article.fetched):
-            _found(article.trace, "published", element.get("datetime"), "<time datetime>")
+            _found(article.trace, "published", isoformat(moment), source)
             return moment
     return None
 
@@ -109,25 +104,27 @@ def _take_rights(article: Article, leaves: list[etree._Element], site: SiteRules
         text = text_of(block)
         if not text:
             continue
-        if site.rights.match(text) is None:
+        hit = site.rights.match(text)
+        if hit is None:
             break
         notices.append(text)
-        _found(article.trace, "rights", text, "copyright notice at the end of the body")
+        _found(article.trace, "rights", text, site.describe("rights", hit[0]))
         remove(block)
     return " ".join(reversed(notices)) or None
 
 
 def _pair_captions(body: etree._Element, site: SiteRules) -> None:
-    if site.captions is None:
+    images = list(body.iter("img"))
+    if not images:
         return
-    captions = set(site.captions(body))
-    for image in list(body.iter("img")):
+    complex_matches = site.captions.complex_matches(body)
+    for image in images:
         if _in_figure_with_caption(image):
             continue
         unit = _image_unit(image)
         holder = _sole_holder(unit, body)
         caption = holder.getnext()
-        if caption is None or (holder.tail or "").strip() or not _is_caption(caption, captions):
+        if caption is None or (holder.tail or "").strip() or not _is_caption(caption, site.captions, complex_matches):
             continue
         figure = etree.Element("figure")
         holder.addprevious(figure)
@@ -158,26 +155,24 @@ def _sole_holder(unit: etree._Element, body: etree._Element) -> etree._Element:
     """The outermost wrapper holding nothing but `unit` (so its next sibling follows the image)."""
     holder = unit
     parent = holder.getparent()
-    while parent is not None and parent is not body and len(parent) == 1 and not text_of_outside(parent, holder):
+    while parent is not None and parent is not body and len(parent) == 1:
+        if (parent.text or "").strip() or (holder.tail or "").strip():
+            break
         holder = parent
         parent = holder.getparent()
     return holder
 
 
-def text_of_outside(parent: etree._Element, child: etree._Element) -> bool:
-    """Whether `parent` shows any text besides what `child` holds."""
-    return bool((parent.text or "").strip() or (child.tail or "").strip())
-
-
-def _is_caption(element: etree._Element, captions: set[etree._Element]) -> bool:
+def _is_caption(element: etree._Element, captions: SelectorSet, complex_matches: set[etree._Element]) -> bool:
+    """An element right after an image is its caption if it (or its only child) is one by the rules."""
     if not text_of(element) or any(True for _ in element.iter("img")):
         return False
-    if element in captions:
+    if captions.matches(element, complex_matches):
         return True
-    return len(element) == 1 and not (element.text or "").strip() and element[0] in captions
+    return len(element) == 1 and not (element.text or "").strip() and captions.matches(element[0], complex_matches)
 
 
-def _images(body: etree._Element) -> list[Image]:
+def _images(body: etree._Element, trace: Trace | None) -> list[Image]:
     images = []
     for image in body.iter("img"):
         figure = next(image.iterancestors("figure"), None)
@@ -187,18 +182,25 @@ def _images(body: etree._Element) -> list[Image]:
             caption = text_of(figcaption) if figcaption is not None else None
         alt = clean_text(image.get("alt") or "") or None
         images.append(Image(url=image.get("src"), caption=caption or None, alt=alt))
+        _found(trace, "image", image.get("src"), f"caption: {caption!r}" if caption else "no caption")
     return images
 
 
 def _title(article: Article) -> str | None:
     if article.title:
+        _found(article.trace, "title", article.title, "dump header")
         return article.title
     meta = article.page_meta
     for key in ("og:title", "twitter:title", "title"):
         if meta.get(key):
-            return plain_title(meta[key])
+            title = plain_title(meta[key])
+            _found(article.trace, "title", title, f"page metadata {key}")
+            return title
     heading = next(article.tree.iter(*_HEADINGS), None)
-    return text_of(heading) or None if heading is not None else None
+    title = text_of(heading) if heading is not None else ""
+    if title:
+        _found(article.trace, "title", title, f"first heading <{heading.tag}>")
+    return title or None
 
 
 def _drop_title_heading(body: etree._Element, title: str | None) -> None:
@@ -210,41 +212,51 @@ def _drop_title_heading(body: etree._Element, title: str | None) -> None:
 
 def _lead(body: etree._Element, article: Article) -> str | None:
     """The standfirst: a first paragraph set entirely in bold, else the page's description."""
-    from .clean import leaf_blocks
-
     for block in leaf_blocks(body):
         if block.tag in ("figure", "figcaption") or block.getparent().tag == "figure":
             continue
         text = text_of(block)
         if not text:
             continue
-        bold = "".join("".join(b.itertext()) for b in block.iter("strong", "b") if b.getparent().tag not in ("strong", "b"))
-        if block.tag == "p" and len(text) >= _MIN_LEAD_CHARS and " ".join(bold.split()) == text:
+        bold = " ".join(
+            "".join(raw_text(b) for b in block.iter("strong", "b") if b.getparent().tag not in ("strong", "b")).split()
+        )
+        if block.tag == "p" and len(text) >= _MIN_LEAD_CHARS and bold == text:
             _found(article.trace, "lead", text, "first paragraph, all bold")
             return text
         break
-    description = article.page_meta.get("og:description") or article.page_meta.get("description")
-    return clean_text(description) or None if description else None
+    for key in ("og:description", "description"):
+        description = clean_text(article.page_meta.get(key, ""))
+        if description:
+            _found(article.trace, "lead", description, f"page metadata {key}")
+            return description
+    return None
 
 
-def _declared_language(article: Article) -> str | None:
-    lang = article.page_meta.get("lang") or article.page_meta.get("og:locale")
-    return lang.replace("_", "-") if lang else None
+def _language(article: Article, text: str) -> str | None:
+    detected = detect_language(f"{article.title or ''} {text}")
+    if detected:
+        _found(article.trace, "language", detected, "detected from the text")
+        return detected
+    declared = article.page_meta.get("lang") or article.page_meta.get("og:locale")
+    if declared:
+        _found(article.trace, "language", declared, "declared by the page")
+        return declared.replace("_", "-")
+    return None
+
+
+def _source(article: Article, site: SiteRules) -> Source:
+    domain = host_of(article.canonical_url or "")
+    if site.name:
+        name, how = site.name, site.describe("name", site.name)
+    elif article.page_meta.get("og:site_name"):
+        name, how = article.page_meta["og:site_name"], "page metadata og:site_name"
+    else:
+        name, how = domain, "the domain (no rule names this publisher)"
+    _found(article.trace, "source", f"{name} ({domain})", how)
+    return Source(name=name, domain=domain)
 
 
 def _found(trace: Trace | None, key: str, value: str, source: str) -> None:
     if trace is not None:
         trace.found(key, value, source)
-
-
-def _record(trace: Trace | None, article: Article) -> None:
-    if trace is None:
-        return
-    if article.canonical_url:
-        trace.found("url", article.canonical_url, "dump header, tracking parameters dropped")
-    if article.source:
-        trace.found("source", f"{article.source.name} ({article.source.domain})", "rules name, else page, else domain")
-    if article.language:
-        trace.found("language", article.language, "detected from the text")
-    for image in article.images:
-        trace.found("image", image.url, f"caption: {image.caption or '-'}")

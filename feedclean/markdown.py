@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 from lxml import etree
 
-from .parse import BLOCK_TAGS
+from .tree import BLOCK_TAGS
 from .urls import IMAGE_SCHEMES, LINK_SCHEMES, is_allowed
 
 # Below this depth a subtree is rendered as plain text, to bound recursion.
@@ -83,6 +83,8 @@ class _Renderer:
         return blocks
 
     def _flush(self, run: list[tuple], blocks: list[Block], kind: str | None) -> None:
+        if not run or (len(run) == 1 and run[0][1].isspace()):
+            return
         for markdown, text in serialize_inline(run):
             blocks.append(Block(_escape_block_starts(markdown), text, kind or "paragraph"))
 
@@ -313,6 +315,9 @@ def _collect_children(element: etree._Element, tokens: list[tuple], in_link: boo
 
 def serialize_inline(tokens: list[tuple], in_table: bool = False) -> list[tuple[str, str]]:
     """Markdown and plain text of inline tokens, one pair per paragraph (split at <br><br>)."""
+    if all(token[0] == _TEXT for token in tokens):
+        text = " ".join("".join(token[1] for token in tokens).split())
+        return [(escape_text(text, in_table), text)] if text else []
     result = []
     for paragraph in _paragraphs(tokens):
         paragraph = _drop_empty_pairs(paragraph)
@@ -367,6 +372,8 @@ def _paragraphs(tokens: list[tuple]) -> list[list[tuple]]:
             if space and content:
                 _insert_space(out)
             space = False
+        if kind == _CODE and out and out[-1][0] == _CODE:
+            token = (_CODE, out.pop()[1] + token[1])
         out.append(token)
         if kind in (_TEXT, _IMAGE, _CODE):
             content = True
@@ -405,13 +412,45 @@ def _insert_space(out: list[tuple]) -> None:
 
 
 def _drop_empty_pairs(tokens: list[tuple]) -> list[tuple]:
-    """Remove emphasis and links with nothing inside, and trailing breaks."""
+    """Simplify emphasis and links until CommonMark reads them as written; drop trailing breaks.
+
+    Empty pairs go. Emphasis nested in emphasis of the same kind goes (`*a *b* c*`
+    would not parse back). A span that starts right where one of the same kind
+    ends is merged into it (`*a**b*` would read `**` as one run), and one of
+    another kind starting there loses its delimiters.
+    """
     changed = True
     while changed:
         changed = False
         kept: list[tuple] = []
+        dropped: list[bool] = []
+        open_delimiters: list[str] = []
         for token in tokens:
-            if kept and (kept[-1][0], token[0]) in ((_OPEN, _CLOSE), (_LINK, _END_LINK)):
+            kind = token[0]
+            if kind == _OPEN:
+                previous = kept[-1] if kept else None
+                if token[1] in open_delimiters or (previous is not None and previous[0] == _CLOSE and previous[1] != token[1]):
+                    dropped.append(True)
+                    changed = True
+                elif previous is not None and previous[0] == _CLOSE:
+                    kept.pop()
+                    open_delimiters.append(token[1])
+                    dropped.append(False)
+                    changed = True
+                else:
+                    kept.append(token)
+                    open_delimiters.append(token[1])
+                    dropped.append(False)
+            elif kind == _CLOSE:
+                if dropped.pop():
+                    continue
+                open_delimiters.pop()
+                if kept and kept[-1][0] == _OPEN:
+                    kept.pop()
+                    changed = True
+                else:
+                    kept.append(token)
+            elif kind == _END_LINK and kept and kept[-1][0] == _LINK:
                 kept.pop()
                 changed = True
             else:

@@ -15,60 +15,10 @@ from __future__ import annotations
 from lxml import etree
 
 from .article import Article, InputError
-from .tree import unwrap
+from .tree import BLOCK_TAGS, unwrap
 
 PARSER = etree.HTMLParser(encoding="utf-8", remove_comments=True, remove_pis=True, no_network=True, default_doctype=False)
 
-BLOCK_TAGS = frozenset(
-    [
-        "address",
-        "article",
-        "aside",
-        "blockquote",
-        "body",
-        "center",
-        "details",
-        "dialog",
-        "dd",
-        "dir",
-        "div",
-        "dl",
-        "dt",
-        "fieldset",
-        "figcaption",
-        "figure",
-        "footer",
-        "form",
-        "h1",
-        "h2",
-        "h3",
-        "h4",
-        "h5",
-        "h6",
-        "header",
-        "hgroup",
-        "hr",
-        "li",
-        "main",
-        "menu",
-        "nav",
-        "ol",
-        "p",
-        "pre",
-        "section",
-        "summary",
-        "table",
-        "tbody",
-        "td",
-        "tfoot",
-        "th",
-        "thead",
-        "tr",
-        "ul",
-        "caption",
-        "colgroup",
-    ]
-)
 # Void in HTML5 but unknown as such to libxml2, which then nests all that
 # follows inside them; their "content" is hoisted back out.
 _VOID_UNKNOWN_TO_LIBXML2 = ("embed", "source", "track", "wbr", "keygen")
@@ -81,7 +31,7 @@ def parse(article: Article) -> None:
     root = _parse_html(article.html)
     if _is_whole_page(root, article.html):
         article.page_meta = page_metadata(root)
-        if any(root.iter(*_PAGE_CHROME)):
+        if next(root.iter(*_PAGE_CHROME), None) is not None:
             root = _parse_html(_readability_article(article.html))
     body = root.find("body")
     if body is None:
@@ -140,10 +90,6 @@ def _readability_article(html: str) -> str:
         return Document(html).summary(html_partial=True)
     except Exception as error:  # readability raises bare Exceptions of its own
         raise InputError(f"cannot find the article in the web page: {error}") from None
-
-
-def is_block(element: etree._Element) -> bool:
-    return element.tag in BLOCK_TAGS
 
 
 def wrap_loose_inline(container: etree._Element) -> None:

@@ -33,6 +33,9 @@ _FETCH_LINE = re.compile(r"<!--\s*(\d{1,20})\s*-->")
 _RULE_LINE = re.compile(r"-{3,}|={3,}")
 _MARKDOWN_ESCAPE = re.compile(r"\\([!-/:-@\[-`{-~])")
 _WHITESPACE = re.compile(r"\s+")
+# Characters no HTML or XML document may hold; libxml2 refuses them in the tree.
+_XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+_NOT_XML_INVALID_BYTE = bytes(b for b in range(256) if b >= 0x20 or b in (9, 10, 13))
 _CONTROLS_TO_SPACE = {c: " " for c in (*range(0x20), *range(0x7F, 0xA0), 0x2028, 0x2029)}
 _TITLE_PARSER = etree.HTMLParser(encoding="utf-8", no_network=True, remove_comments=True)
 
@@ -42,6 +45,8 @@ def read_dump(data: bytes, name: str) -> Article:
     if not data.strip():
         raise InputError("file is empty")
     text, encoding = decode(data)
+    if _may_hold_xml_invalid(data, encoding):
+        text = _XML_INVALID.sub("", text)
     text = text.replace("\r\n", "\n").replace("\r", "\n")
     article = Article(name=name, html="", encoding=encoding)
     body_start = _read_header(text, article)
@@ -70,6 +75,13 @@ def decode(data: bytes) -> tuple[str, str]:
     if _is_corrupt_utf8(data):
         raise InputError(f"invalid UTF-8 at byte {first_bad} in otherwise UTF-8 text; re-save the file as UTF-8")
     return _decode_legacy(data)
+
+
+def _may_hold_xml_invalid(data: bytes, encoding: str) -> bool:
+    """A cheap byte-level test, so the common clean file skips a regex pass over its text."""
+    if encoding.startswith("utf-16"):
+        return True
+    return bool(data.translate(None, _NOT_XML_INVALID_BYTE)) or b"\xef\xbf\xbe" in data or b"\xef\xbf\xbf" in data
 
 
 def _looks_binary(data: bytes) -> bool:

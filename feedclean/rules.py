@@ -17,6 +17,8 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from cssselect import HTMLTranslator, SelectorError
+from cssselect import parse as parse_css
+from cssselect.parser import Class, Element
 from lxml import etree
 
 from .urls import PatternTable
@@ -81,10 +83,12 @@ class SiteRules:
     def __init__(self, rules: list[Rule]) -> None:
         merged: dict[str, list[tuple[Any, str]]] = {key: [] for key in (*_LIST_KEYS, *_TABLE_LIST_KEYS)}
         scalars: dict[str, Any] = {}
+        self._origins: dict[tuple[str, str], str] = {}
         for rule in rules:
             for key, value in rule.values.items():
                 if key in _SCALAR_KEYS:
                     scalars[key] = value
+                    self._origins[(key, value)] = rule.origin
                 else:
                     merged[key].extend((item, rule.origin) for item in value)
         self.name: str | None = scalars.get("name")
@@ -99,15 +103,31 @@ class SiteRules:
         self.trackers = _pattern_table(merged["trackers"])
         self.footer_hosts = frozenset(item.lower().removeprefix("www.") for item, _ in merged["footer_links"])
         self.share_labels = frozenset(normalize_label(item) for item, _ in merged["share_labels"])
-        self.strip = _union_selector(merged["strip"])
-        self.captions = _union_selector(merged["captions"])
+        self.strip = SelectorSet([item for item, _ in merged["strip"]])
+        self.captions = SelectorSet([item for item, _ in merged["captions"]])
         self.strip_text = _TextRules(merged["strip_text"])
         self.rights = _TextRules(merged["rights"])
-        self.widgets = _widget_xpath([item for item, _ in merged["widget_markers"]])
+        self.widget_markers = frozenset(item.lower() for item, _ in merged["widget_markers"])
         names = [item for item, _ in merged["tracking_params"]]
         self.tracking_params = frozenset(n for n in names if not n.endswith("*"))
         self.tracking_prefixes = tuple(n[:-1] for n in names if n.endswith("*"))
-        self.origins = {key: [origin for _, origin in items] for key, items in merged.items()}
+        for key, items in merged.items():
+            for item, origin in items:
+                self._origins.setdefault((key, _item_name(key, item)), origin)
+
+    def describe(self, key: str, item: str) -> str:
+        """How `feedclean explain` names a rule: its key, the item, and where it came from."""
+        origin = self._origins.get((key, item))
+        return f"{key} {item!r} ({origin})" if origin else f"{key} {item!r}"
+
+
+def _item_name(key: str, item: Any) -> str:
+    """The string that identifies one entry of a rule list (a table entry by its host or pattern)."""
+    if key == "unwrap":
+        return item["host"].removeprefix("www.")
+    if key == "rewrite_links":
+        return item["pattern"]
+    return item
 
 
 class _TextRules:
@@ -139,18 +159,59 @@ def _pattern_table(items: list[tuple[str, str]]) -> PatternTable:
     return PatternTable([pattern for pattern, _ in items])
 
 
-def _union_selector(items: list[tuple[str, str]]) -> etree.XPath | None:
-    if not items:
-        return None
-    return etree.XPath(" | ".join(_CSS.css_to_xpath(selector) for selector, _ in items))
+class SelectorSet:
+    """CSS selectors, matched cheaply: plain tag and class selectors by set look-up
+    during the cleaner's one pass over the tree, anything else by one XPath per document."""
 
+    __slots__ = ("_complex", "_sources", "classes", "tags", "xpath")
 
-def _widget_xpath(markers: list[str]) -> etree.XPath | None:
-    """Elements whose tag or attribute names carry a marker as a "-"-separated token."""
-    if not markers:
-        return None
-    token_tests = " or ".join(f"contains(concat('-', translate(name(), '_', '-'), '-'), '-{m}-')" for m in markers)
-    return etree.XPath(f"descendant::*[{token_tests} or @*[{token_tests}]]")
+    def __init__(self, selectors: list[str]) -> None:
+        self._sources: dict[str, str] = {}
+        self._complex: list[tuple[etree.XPath, str]] = []
+        tags: set[str] = set()
+        classes: set[str] = set()
+        for css in selectors:
+            for selector in parse_css(css):
+                parsed = selector.parsed_tree
+                if selector.pseudo_element is None and isinstance(parsed, Element) and parsed.element and not parsed.namespace:
+                    tags.add(parsed.element.lower())
+                    self._sources.setdefault(parsed.element.lower(), css)
+                elif (
+                    selector.pseudo_element is None
+                    and isinstance(parsed, Class)
+                    and isinstance(parsed.selector, Element)
+                    and parsed.selector.element is None
+                ):
+                    classes.add(parsed.class_name)
+                    self._sources.setdefault("." + parsed.class_name, css)
+                else:
+                    self._complex.append((etree.XPath(_CSS.selector_to_xpath(selector)), css))
+        self.tags = frozenset(tags)
+        self.classes = frozenset(classes)
+        paths = [path.path for path, _ in self._complex]
+        self.xpath = etree.XPath(" | ".join(paths)) if paths else None
+
+    def complex_matches(self, root: etree._Element) -> set[etree._Element]:
+        """The elements under `root` that the selectors needing XPath match."""
+        return set(self.xpath(root)) if self.xpath is not None else set()
+
+    def matches(self, element: etree._Element, complex_matches: set[etree._Element]) -> bool:
+        if element.tag in self.tags:
+            return True
+        if self.classes:
+            names = element.get("class")
+            if names and not self.classes.isdisjoint(names.split()):
+                return True
+        return element in complex_matches
+
+    def which(self, element: etree._Element, root: etree._Element) -> str:
+        """The selector, as written, that matches `element` (for `feedclean explain`)."""
+        if element.tag in self._sources:
+            return self._sources[element.tag]
+        for name in (element.get("class") or "").split():
+            if "." + name in self._sources:
+                return self._sources["." + name]
+        return next((css for path, css in self._complex if element in path(root)), "?")
 
 
 def _to_template(replace: str) -> str:

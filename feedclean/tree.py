@@ -4,27 +4,85 @@ from __future__ import annotations
 
 from lxml import etree
 
+# Elements that start a block of their own; everything else flows inline.
+BLOCK_TAGS = frozenset(
+    [
+        "address",
+        "article",
+        "aside",
+        "blockquote",
+        "body",
+        "center",
+        "details",
+        "dialog",
+        "dd",
+        "dir",
+        "div",
+        "dl",
+        "dt",
+        "fieldset",
+        "figcaption",
+        "figure",
+        "footer",
+        "form",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+        "header",
+        "hgroup",
+        "hr",
+        "li",
+        "main",
+        "menu",
+        "nav",
+        "ol",
+        "p",
+        "pre",
+        "section",
+        "summary",
+        "table",
+        "tbody",
+        "td",
+        "tfoot",
+        "th",
+        "thead",
+        "tr",
+        "ul",
+        "caption",
+        "colgroup",
+    ]
+)
+
+
+def raw_text(element: etree._Element) -> str:
+    """All the text inside `element` (not its tail), serialised by libxml2 rather than joined in Python."""
+    return etree.tostring(element, method="text", encoding=str, with_tail=False)
+
 
 def text_of(element: etree._Element) -> str:
     """The element's text with whitespace collapsed, as a reader would see it."""
-    return " ".join("".join(element.itertext()).split())
+    return " ".join(raw_text(element).split())
 
 
 def visible_length(element: etree._Element) -> int:
     """How many non-whitespace characters the element shows."""
-    return sum(len(chunk) for chunk in "".join(element.itertext()).split())
+    return len("".join(raw_text(element).split()))
 
 
 def excerpt(element: etree._Element, limit: int = 60) -> str:
-    """A short description of an element for `feedclean explain`."""
+    """A short description of an element for `feedclean explain`: the tag, its telling attributes, its text."""
+    attributes = " ".join(
+        f"{name}={value[:40]!r}" if value else name
+        for name, value in element.attrib.items()
+        if name in ("class", "id", "href", "src") or name.startswith("data-")
+    )
+    label = f"<{element.tag} {attributes}>" if attributes else f"<{element.tag}>"
     text = text_of(element)
-    label = f"<{element.tag}>"
     if text:
         return f"{label} {text[:limit]}{'…' if len(text) > limit else ''}"
-    for name in ("href", "src", "class", "id"):
-        value = element.get(name)
-        if value:
-            return f"{label} {name}={value[:limit]}"
     return label
 
 
@@ -73,3 +131,15 @@ def is_attached(element: etree._Element, root: etree._Element) -> bool:
         if ancestor is root:
             return True
     return element is root
+
+
+def leaf_blocks(root: etree._Element) -> list[etree._Element]:
+    """Blocks without blocks inside, in document order: the paragraphs a reader sees."""
+    elements = list(root.iter())
+    holds_blocks: set[etree._Element] = set()
+    for element in reversed(elements):
+        if element.tag in BLOCK_TAGS or element in holds_blocks:
+            parent = element.getparent()
+            if parent is not None:
+                holds_blocks.add(parent)
+    return [e for e in elements if e.tag in BLOCK_TAGS and e is not root and e not in holds_blocks]

@@ -6,6 +6,7 @@ Everything here works on single URL strings, never on HTML. The site knowledge
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from urllib.parse import parse_qsl, unquote, urljoin, urlsplit, urlunsplit
 
@@ -14,32 +15,37 @@ from urllib.parse import parse_qsl, unquote, urljoin, urlsplit, urlunsplit
 LINK_SCHEMES = frozenset({"http", "https", "mailto", "ftp", "tel"})
 IMAGE_SCHEMES = frozenset({"http", "https"})
 
-# Browsers drop these anywhere in a URL, so "java\tscript:" is "javascript:".
-_URL_INVISIBLES = {ord(c): None for c in "\t\n\r"}
-_URL_EDGE_CHARS = "".join(chr(c) for c in range(0x21)) + "\x7f"
+# Browsers drop tabs and newlines anywhere in a URL ("java\tscript:" is
+# "javascript:"); other controls have no business there either, and libxml2
+# refuses them in attribute values.
+_URL_INVISIBLES = dict.fromkeys([*range(0x20), 0x7F])
+_URL_EDGE_CHARS = " "
 
 _PROXY_UNWRAP_DEPTH = 4
+_SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*):")
+_UNSAFE_IN_URL = re.compile(r"[\x00-\x20\"<>`\x7f]")
+# Host and path of an absolute or scheme-relative URL, without urlsplit's overhead.
+_HOST_PATH = re.compile(r"(?:[A-Za-z][A-Za-z0-9+.-]*:)?//(?:[^/?#@]*@)?([^/?#:]*)(?::\d*)?([^?#]*)(?:\?([^#]*))?")
 
 
 def tidy_url(url: str) -> str:
-    """Return the URL as a browser would read the attribute: no tabs, newlines or edge controls."""
+    """Return the URL as a browser would read the attribute: no controls, no spaces at the edges."""
     return url.translate(_URL_INVISIBLES).strip(_URL_EDGE_CHARS)
+
+
+def percent_encode_unsafe(url: str) -> str:
+    """Percent-encode what may never stand raw in a URL (spaces, quotes, angle brackets).
+
+    The result is the same address, and stays inert wherever a template
+    pastes it, inside an attribute or not.
+    """
+    return _UNSAFE_IN_URL.sub(lambda match: f"%{ord(match.group()):02X}", url) if _UNSAFE_IN_URL.search(url) else url
 
 
 def url_scheme(url: str) -> str | None:
     """The lower-cased scheme, or None for a relative URL."""
-    colon = url.find(":")
-    if colon <= 0:
-        return None
-    scheme = url[:colon]
-    slash = url.find("/")
-    if slash != -1 and slash < colon:
-        return None
-    if not scheme[0].isascii() or not scheme[0].isalpha():
-        return None
-    if not all(c.isascii() and (c.isalnum() or c in "+-.") for c in scheme):
-        return None
-    return scheme.lower()
+    match = _SCHEME.match(url)
+    return match.group(1).lower() if match else None
 
 
 def is_allowed(url: str, schemes: frozenset[str]) -> bool:
@@ -62,11 +68,8 @@ def absolutize(url: str, base: str | None) -> str:
 
 def host_of(url: str) -> str:
     """The lower-cased host without a leading "www.", or "" when there is none."""
-    try:
-        host = urlsplit(url).hostname or ""
-    except ValueError:
-        return ""
-    return host[4:] if host.startswith("www.") else host
+    match = _HOST_PATH.match(url)
+    return match.group(1).lower().removeprefix("www.") if match else ""
 
 
 def unwrap_proxy_url(url: str, proxies: Mapping[str, str]) -> str:
@@ -86,15 +89,12 @@ def unwrap_proxy_url(url: str, proxies: Mapping[str, str]) -> str:
 
 
 def _proxied_url(url: str, proxies: Mapping[str, str]) -> str | None:
-    if not proxies:
+    param = proxies.get(host_of(url if "//" in url[:12] else "//" + url))
+    if param is None:
         return None
     try:
         parts = urlsplit(url if url_scheme(url) or url.startswith("//") else "//" + url)
-        host = (parts.hostname or "").removeprefix("www.")
     except ValueError:
-        return None
-    param = proxies.get(host)
-    if param is None:
         return None
     inner = next((v for k, v in parse_qsl(parts.query) if k == param), "").strip()
     while "%" in inner[:12] and url_scheme(inner) is None and not inner.startswith("//"):
@@ -136,7 +136,7 @@ def canonical_url(url: str, tracking: frozenset[str], tracking_prefixes: tuple[s
     elif netloc.endswith(":80") and parts.scheme.lower() == "http":
         netloc = netloc[:-3]
     path = parts.path or ("/" if netloc else "")
-    return urlunsplit((parts.scheme.lower(), netloc, path, "&".join(kept), ""))
+    return percent_encode_unsafe(urlunsplit((parts.scheme.lower(), netloc, path, "&".join(kept), "")))
 
 
 def _is_tracking(name: str, tracking: frozenset[str], prefixes: tuple[str, ...]) -> bool:
@@ -179,14 +179,13 @@ class PatternTable:
                 if lowered.startswith(prefix):
                     return pattern
             return None
-        try:
-            parts = urlsplit(url if scheme or url.startswith("//") else "//" + url)
-            host = parts.hostname or ""
-        except ValueError:
+        match = _HOST_PATH.match(url)
+        if match is None:
             return None
+        host, path, query = match.group(1).lower(), match.group(2), match.group(3) or ""
         while host:
-            for path, param, pattern in self._by_host.get(host, ()):
-                if parts.path.startswith(path) and (not param or _has_param(parts.query, param)):
+            for prefix, param, pattern in self._by_host.get(host, ()):
+                if path.startswith(prefix) and (not param or _has_param(query, param)):
                     return pattern
             host = host.partition(".")[2]
         return None

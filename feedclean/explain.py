@@ -1,0 +1,88 @@
+"""`feedclean explain` and `feedclean rules`: what the cleaning did to a dump, and which rules are in force.
+
+This is how a user debugs a publisher's new markup: each removed element
+with the rule that removed it, each rewritten URL, and where each piece of
+metadata came from. rich is imported here only, when these commands run.
+"""
+
+from __future__ import annotations
+
+from typing import Any, TextIO
+
+from .pipeline import DEFAULT_MAX_BYTES, process
+from .rules import RuleSet
+
+# Metadata in the order the outputs list it.
+_FIELD_ORDER = ["title", "url", "source", "published", "fetched", "language", "lead", "image", "rights"]
+
+
+def explain(data: bytes, name: str, rules: RuleSet, max_bytes: int = DEFAULT_MAX_BYTES) -> dict[str, Any]:
+    """Run one dump through the pipeline with tracing on; return what happened, as plain data."""
+    article = process(data, name, rules=rules, trace=True, max_bytes=max_bytes)
+    trace = article.trace
+    return {
+        "input": name,
+        "encoding": article.encoding,
+        "removed": trace.removed,
+        "rewritten": trace.rewritten,
+        "metadata": sorted(trace.metadata, key=lambda item: _FIELD_ORDER.index(item["field"])),
+        "warnings": article.warnings,
+    }
+
+
+def print_explanation(report: dict[str, Any], stream: TextIO) -> None:
+    """The report as a tree (coloured on a terminal, plain text elsewhere)."""
+    from rich.markup import escape
+    from rich.tree import Tree
+
+    tree = Tree(f"[bold]{escape(report['input'])}[/] ({report['encoding']})")
+    removed = tree.add(f"[bold]removed[/] ({len(report['removed'])})")
+    for item in report["removed"]:
+        node = removed.add(f"[red]{escape(item['what'])}[/]: {escape(item['excerpt'])}")
+        node.add(f"[dim]rule:[/] {escape(item['rule'])}")
+    rewritten = tree.add(f"[bold]rewritten URLs[/] ({len(report['rewritten'])})")
+    for item in report["rewritten"]:
+        node = rewritten.add(f"[yellow]{escape(item['attribute'])}[/]: {escape(item['before'])}")
+        node.add(f"[green]→[/] {escape(item['after'])}")
+        node.add(f"[dim]rule:[/] {escape(item['rule'])}")
+    metadata = tree.add("[bold]metadata[/]")
+    for item in report["metadata"]:
+        node = metadata.add(f"[cyan]{escape(item['field'])}[/]: {escape(str(item['value']))}")
+        node.add(f"[dim]from:[/] {escape(item['from'])}")
+    for warning in report["warnings"]:
+        tree.add(f"[yellow]warning:[/] {escape(warning)}")
+    _console(stream).print(tree)
+
+
+def rules_listing(rules: RuleSet) -> list[dict[str, Any]]:
+    """Every rule in force, in precedence order, with where it came from."""
+    return [{"origin": rule.origin, "hosts": list(rule.hosts), **_plain(rule.values)} for rule in rules.rules]
+
+
+def print_rules(listing: list[dict[str, Any]], stream: TextIO) -> None:
+    """The rules in force as a table: origin, hosts, name and what each rule holds."""
+    from rich.table import Table
+
+    table = Table(title="feedclean rules in force (later rows add to or override earlier ones)")
+    table.add_column("origin", no_wrap=True)
+    for column in ("hosts", "name", "holds"):
+        table.add_column(column, overflow="fold")
+    for rule in listing:
+        holds = ", ".join(
+            f"{key} ({len(value)})" if isinstance(value, list) else f"{key}={value}"
+            for key, value in rule.items()
+            if key not in ("origin", "hosts", "name")
+        )
+        table.add_row(rule["origin"], " ".join(rule["hosts"]), rule.get("name", ""), holds)
+    _console(stream).print(table)
+
+
+def _console(stream: TextIO):
+    """A rich console; off a terminal, wide enough that nothing is cut and without colour."""
+    from rich.console import Console
+
+    return Console(file=stream, width=None if stream.isatty() else 200, soft_wrap=True)
+
+
+def _plain(values: dict[str, Any]) -> dict[str, Any]:
+    return {key: list(value) if isinstance(value, tuple) else value for key, value in values.items()}

@@ -1,0 +1,144 @@
+"""User rules files: they change the output, broken ones stop the run, and explain shows the rules at work."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+from conftest import DEFAULT_FETCHED, SAMPLES, load_cases, make_dump, split_front_matter
+
+from feedclean.cli import main
+
+DW = SAMPLES / "000_005ff02dac068fcc.txt"
+RFI = SAMPLES / "003_1fddeb10f9e1ef9b.txt"
+
+
+@pytest.fixture
+def runner(monkeypatch, tmp_path):
+    """A CliRunner that sees no user rules file unless a test writes one."""
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    return CliRunner()
+
+
+def _convert(runner, tmp_path, case, with_rules):
+    dump = tmp_path / "dump.txt"
+    dump.write_text(make_dump(case["body"], url=case["url"], fetched=case.get("fetched", DEFAULT_FETCHED)), encoding="utf-8")
+    arguments = ["convert", str(dump), "-o", str(tmp_path / "out"), "-j", "1", "--format", "json", "--force"]
+    if with_rules:
+        rules = tmp_path / "rules.toml"
+        rules.write_text(case["rules"], encoding="utf-8")
+        arguments += ["--rules", str(rules)]
+    result = runner.invoke(main, arguments)
+    assert result.exit_code == 0, result.output
+    return json.loads((tmp_path / "out" / "dump.json").read_text(encoding="utf-8"))
+
+
+def _expect(document, expect):
+    if "body" in expect:
+        assert document["markdown"] == expect["body"]
+    for fragment in expect.get("contains", []):
+        assert fragment in document["markdown"]
+    for key, value in expect.get("meta", {}).items():
+        assert document[key] == value
+
+
+@pytest.mark.parametrize("case", [pytest.param(c, id=c["name"]) for c in load_cases("rules.yaml")])
+def test_user_rule_changes_the_output(runner, tmp_path, case):
+    _expect(_convert(runner, tmp_path, case, with_rules=True), case["expect"])
+    if "without" in case:
+        _expect(_convert(runner, tmp_path, case, with_rules=False), case["without"])
+
+
+def test_default_user_file_is_read_and_can_be_ignored(runner, tmp_path):
+    config = tmp_path / "config" / "feedclean"
+    config.mkdir(parents=True)
+    (config / "rules.toml").write_text('[[rule]]\nhosts = ["example.com"]\nstrip_text = ["Sponsored"]\n', encoding="utf-8")
+    dump = tmp_path / "d.txt"
+    dump.write_text(make_dump("<p>Kept text.</p><p>Sponsored</p>"), encoding="utf-8")
+    result = runner.invoke(main, ["convert", "-"], input=dump.read_bytes())
+    assert split_front_matter(result.stdout)[1].strip() == "Kept text."
+    result = runner.invoke(main, ["convert", "-", "--no-user-rules"], input=dump.read_bytes())
+    assert "Sponsored" in result.stdout
+    listing = json.loads(runner.invoke(main, ["rules", "--json"]).stdout)
+    assert listing[-1]["origin"].startswith(str(config / "rules.toml"))
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('[[rule]]\nhosts = ["a.com"\nstrip = []\n', "invalid TOML"),
+        ('[[rule]]\nhosts = ["a.com"]\nstrips = [".x"]\n', "line 3: unknown key 'strips'"),
+        ('[[rule]]\nhosts = ["a.com"]\nstrip = ["div[[["]\n', "line 3: invalid CSS selector in 'strip'"),
+        ('[[rule]]\nhosts = ["a.com"]\nstrip_text = ["(unclosed"]\n', "line 3: invalid regular expression in 'strip_text'"),
+        ('[[rule]]\nhosts = ["a.com"]\ntimezone = "Mars/Olympus"\n', "line 3: unknown time zone 'Mars/Olympus'"),
+        ('[[rule]]\nstrip = [".x"]\n', "'hosts' must be a non-empty list"),
+        ('[[rule]]\nhosts = ["a.com"]\nunwrap = [{ host = "p.com" }]\n', "each entry of 'unwrap' must be a table with exactly host and param"),
+        ('[[rule]]\nhosts = ["a.com"]\nrewrite_links = [{ pattern = "a", replace = "\\\\2" }]\n', "refers to a group the pattern lacks"),
+    ],
+)
+def test_broken_rules_file_exits_2_naming_file_and_problem(runner, tmp_path, text, message):
+    rules = tmp_path / "broken.toml"
+    rules.write_text(text, encoding="utf-8")
+    out = tmp_path / "out"
+    result = runner.invoke(main, ["convert", str(RFI), "-o", str(out), "--rules", str(rules)])
+    assert result.exit_code == 2
+    lines = [line for line in result.output.splitlines() if "broken.toml" in line]
+    assert len(lines) == 1 and message in lines[0], result.output
+    assert "Traceback" not in result.output
+    assert not out.exists(), "nothing may be converted with a broken rules file"
+
+
+def test_missing_rules_file(runner, tmp_path):
+    result = runner.invoke(main, ["convert", str(RFI), "-o", str(tmp_path / "out"), "--rules", str(tmp_path / "nope.toml")])
+    assert result.exit_code == 2 and "nope.toml" in result.output
+
+
+def test_rules_lists_builtin_and_user_rules(runner, tmp_path):
+    rules = tmp_path / "mine.toml"
+    rules.write_text('[[rule]]\nhosts = ["example.com"]\nname = "Example"\nstrip = [".ad"]\n', encoding="utf-8")
+    table = runner.invoke(main, ["rules", "--rules", str(rules)])
+    assert table.exit_code == 0
+    assert "built-in, rule 1" in table.stdout and "mine.toml, rule 1" in table.stdout and "Example" in table.stdout
+    listing = json.loads(runner.invoke(main, ["rules", "--rules", str(rules), "--json"]).stdout)
+    assert listing[-1] == {"origin": f"{rules}, rule 1", "hosts": ["example.com"], "name": "Example", "strip": [".ad"]}
+    assert any(rule.get("name") == "DW" for rule in listing)
+
+
+def test_explain_rfi_names_share_widget_and_footer(runner):
+    report = json.loads(runner.invoke(main, ["explain", str(RFI), "--json"]).stdout)
+    removed = {item["what"]: item for item in report["removed"]}
+    assert "分享" in removed["share widget"]["excerpt"]
+    assert "share_links 'facebook.com/dialog/share'" in removed["share widget"]["rule"]
+    assert "获取更多RSS" in removed["feed-proxy footer"]["excerpt"]
+    assert "footer_links 'feedx.net'" in removed["feed-proxy footer"]["rule"]
+    assert any("selfpromo" in item["excerpt"] for item in report["removed"])
+    published = next(item for item in report["metadata"] if item["field"] == "published")
+    assert published["value"] == "2024-04-03T23:33:00+02:00" and "Europe/Paris" in published["from"]
+
+
+def test_explain_dw_names_unwrapped_images(runner):
+    report = json.loads(runner.invoke(main, ["explain", str(DW), "--json"]).stdout)
+    unwrapped = [item for item in report["rewritten"] if item["rule"].startswith("unwrap 'images.weserv.nl'")]
+    assert [(item["before"], item["after"]) for item in unwrapped] == [
+        (f"https://images.weserv.nl/?url=static.dw.com/image/{n}_303.jpg", f"https://static.dw.com/image/{n}_303.jpg")
+        for n in (64567580, 66112703, 66182779)
+    ]
+    assert sum(item["rule"].startswith("rewrite_links") for item in report["rewritten"]) == 4
+    rights = next(item for item in report["metadata"] if item["field"] == "rights")
+    assert rights["value"].startswith("© 2023")
+
+
+def test_explain_tree_on_a_terminal_like_stream(runner):
+    result = runner.invoke(main, ["explain", str(RFI)])
+    assert result.exit_code == 0
+    assert "share widget" in result.stdout and "feed-proxy footer" in result.stdout and "\x1b[" not in result.stdout
+
+
+def test_explain_names_a_user_rule(runner, tmp_path):
+    rules = tmp_path / "mine.toml"
+    rules.write_text('[[rule]]\nhosts = ["example.com"]\nstrip = [".ad"]\n', encoding="utf-8")
+    dump = tmp_path / "d.txt"
+    dump.write_text(make_dump('<p>Text.</p><div class="ad">Buy</div>'), encoding="utf-8")
+    report = json.loads(runner.invoke(main, ["explain", str(dump), "--json", "--rules", str(rules)]).stdout)
+    assert report["removed"] == [{"what": "element", "excerpt": "<div class='ad'> Buy", "rule": f"strip '.ad' ({rules}, rule 1)"}]
