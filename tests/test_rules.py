@@ -73,8 +73,8 @@ def test_default_user_file_is_read_and_can_be_ignored(runner, tmp_path):
         ('[[rule]]\nhosts = ["a.com"]\nstrip_text = ["(unclosed"]\n', "line 3: invalid regular expression in 'strip_text'"),
         ('[[rule]]\nhosts = ["a.com"]\ntimezone = "Mars/Olympus"\n', "line 3: unknown time zone 'Mars/Olympus'"),
         ('[[rule]]\nstrip = [".x"]\n', "'hosts' must be a non-empty list"),
-        ('[[rule]]\nhosts = ["a.com"]\nunwrap = [{ host = "p.com" }]\n', "each entry of 'unwrap' must be a table with exactly host and param"),
-        ('[[rule]]\nhosts = ["a.com"]\nrewrite_links = [{ pattern = "a", replace = "\\\\2" }]\n', "refers to a group the pattern lacks"),
+        ('[[rule]]\nhosts = ["a.com"]\nunwrap = [{ host = "p.com" }]\n', "'unwrap' must be a table with exactly host and param"),
+        ('[[rule]]\nhosts = ["a.com"]\nrewrite_links = [{ pattern = "a", replace = "\\\\2" }]\n', "refers to a group"),
     ],
 )
 def test_broken_rules_file_exits_2_naming_file_and_problem(runner, tmp_path, text, message):
