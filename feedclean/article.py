@@ -54,8 +54,8 @@ class Trace:
 class Article:
     """One article on its way through the pipeline.
 
-    read:    title, url, fetched, html, encoding, name
-    parse:   tree, page_meta
+    read:    title, url, fetched, html, encoding, name (a feed item: also published, from_feed)
+    parse:   tree, page_meta (what a whole page, or a feed's channel, says about itself)
     extract: canonical_url, source, published, language, lead, images, rights, id
     render reads all of it; the cleaned `tree` is the body.
     """
@@ -76,5 +76,6 @@ class Article:
     images: list[Image] = field(default_factory=list)
     rights: str | None = None
     id: str = ""
+    from_feed: bool = False
     warnings: list[str] = field(default_factory=list)
     trace: Trace | None = None

@@ -13,6 +13,7 @@ import hashlib
 import json
 import multiprocessing
 import os
+import signal
 import sys
 import time
 from collections import Counter, deque
@@ -23,8 +24,8 @@ from fnmatch import fnmatch
 from pathlib import Path, PurePath
 
 from . import __version__
-from .article import InputError
-from .pipeline import DEFAULT_MAX_BYTES, process
+from .article import Article, InputError
+from .pipeline import DEFAULT_MAX_BYTES, process_all
 from .render import SUFFIXES, render
 from .rules import BUILTIN, RuleSet
 from .write import Record, State, output_lock, write_atomic
@@ -32,6 +33,8 @@ from .write import Record, State, output_lock, write_atomic
 # Tasks handed to a worker at once, and chunks kept in flight per worker.
 _CHUNK = 16
 _WINDOW_PER_JOB = 4
+# prctl(2) option: the signal a process gets when its parent dies (Linux).
+_PR_SET_PDEATHSIG = 1
 # Commit the state this often, so a killed run loses at most this many records.
 _CHECKPOINT_EVERY = 500
 
@@ -89,12 +92,13 @@ class _Task:
     path: str
     display: str
     key: str
-    output: str
+    output_dir: str
     output_rel: str
+    folder_rel: str
     reason: str
     size: int
     mtime_ns: int
-    known_digest: str | None
+    known: Record | None
     fingerprint: str
     output_format: str
     max_bytes: int
@@ -164,13 +168,13 @@ def run(
         _consume(_plan(paths, options, rules, state), summary, listener, None)
         state.close()
     else:
-        with output_lock(options.output_dir, options.wait, on_wait):
+        with output_lock(options.output_dir, options.wait, on_wait) as lock_descriptor:
             state = State(options.output_dir)
             try:
-                outcomes = _execute(_plan(paths, options, rules, state), options, rules)
+                outcomes = _execute(_plan(paths, options, rules, state), options, rules, lock_descriptor)
                 _consume(outcomes, summary, listener, state)
                 if options.dedupe:
-                    summary.merged = _merge_duplicates(state, options.output_dir, SUFFIXES[options.output_format])
+                    summary.merged = _merge_duplicates(state, options.output_dir, options.output_format)
             finally:
                 state.close()
     summary.seconds = time.monotonic() - started
@@ -196,10 +200,7 @@ def _plan(paths: list[Path], options: Options, rules: RuleSet, state: State) -> 
     output_dir = options.output_dir
     for path, relative in discover(paths, output_dir, options.globs):
         display = str(path)
-        try:
-            output_rel = relative.with_suffix(suffix).as_posix()
-        except ValueError:
-            output_rel = relative.as_posix() + suffix
+        output_rel, folder_rel = _output_names(relative, suffix)
         output = output_dir / output_rel
         key = os.path.abspath(path)
         try:
@@ -218,22 +219,23 @@ def _plan(paths: list[Path], options: Options, rules: RuleSet, state: State) -> 
                 f"file is {status.st_size:,} bytes, over the {options.max_bytes:,}-byte limit (raise it with --max-size)",
             )
             continue
-        record = state.lookup(key, output_rel)
-        reason = _reason_to_convert(record, status, output, fingerprint, options)
+        record = state.lookup(key, options.output_format)
+        reason = _reason_to_convert(record, status, output_dir, fingerprint, options)
         if reason is None:
-            yield Outcome(display, "unchanged", output=str(output))
+            yield Outcome(display, "unchanged", output=str(output_dir / record.output))
             continue
-        known = record.digest if reason == "touched" and record is not None else None
+        touched = reason == "touched" and record is not None
         task = _Task(
             display,
             display,
             key,
-            str(output),
+            str(output_dir),
             output_rel,
+            folder_rel,
             reason,
             status.st_size,
             status.st_mtime_ns,
-            known,
+            record if touched else None,
             fingerprint,
             options.output_format,
             options.max_bytes,
@@ -242,6 +244,12 @@ def _plan(paths: list[Path], options: Options, rules: RuleSet, state: State) -> 
             yield _dry_run_outcome(task)
         else:
             yield task
+
+
+def _output_names(relative: PurePath, suffix: str) -> tuple[str, str]:
+    """The output file for a dump (IN/a/b.txt → a/b.md) and the folder for a feed's items (a/b/)."""
+    stem = relative.with_suffix("") if relative.suffix else relative
+    return f"{stem.as_posix()}{suffix}", f"{stem.as_posix()}/"
 
 
 def _output_problem(path: Path, output: Path, output_rel: str, key: str, state: State) -> str | None:
@@ -254,7 +262,7 @@ def _output_problem(path: Path, output: Path, output_rel: str, key: str, state: 
 
 
 def _reason_to_convert(
-    record: Record | None, status: os.stat_result, output: Path, fingerprint: str, options: Options
+    record: Record | None, status: os.stat_result, output_dir: Path, fingerprint: str, options: Options
 ) -> str | None:
     """Why the input needs converting, "touched" if only its content hash can tell, None if not."""
     if options.force:
@@ -267,14 +275,22 @@ def _reason_to_convert(
         return "duplicate no longer merged"
     if not record.merged:
         try:
-            output_status = output.stat()
+            output_key = _output_key(output_dir / record.output)
         except OSError:
             return "output missing"
-        if (output_status.st_size, output_status.st_mtime_ns) != (record.output_size, record.output_mtime_ns):
+        if output_key != (record.output_size, record.output_mtime_ns):
             return "output modified"
     if (status.st_size, status.st_mtime_ns) == (record.size, record.mtime_ns):
         return None
     return "touched"
+
+
+def _output_key(output: Path) -> tuple[int, int]:
+    """Size and mtime of an output file, or item count and mtime of a feed's output folder."""
+    status = output.stat()
+    if output.is_dir():
+        return sum(1 for entry in os.scandir(output) if entry.is_file()), status.st_mtime_ns
+    return status.st_size, status.st_mtime_ns
 
 
 def _dry_run_outcome(task: _Task) -> Outcome:
@@ -283,22 +299,24 @@ def _dry_run_outcome(task: _Task) -> Outcome:
         try:
             data, _ = _read_stable(task)
         except (OSError, _Deferred):
-            return Outcome(task.display, "would convert", "changed", task.output)
-        if _digest(data) == task.known_digest:
-            return Outcome(task.display, "unchanged", output=task.output)
+            return Outcome(task.display, "would convert", "changed", str(Path(task.output_dir, task.output_rel)))
+        if _digest(data) == task.known.digest:
+            return Outcome(task.display, "unchanged", output=str(Path(task.output_dir, task.output_rel)))
         reason = "changed"
-    return Outcome(task.display, "would convert", reason, task.output)
+    return Outcome(task.display, "would convert", reason, str(Path(task.output_dir, task.output_rel)))
 
 
-def _execute(items: Iterator[Outcome | _Task], options: Options, rules: RuleSet) -> Iterator[Outcome]:
+def _execute(items: Iterator[Outcome | _Task], options: Options, rules: RuleSet, lock_descriptor: int) -> Iterator[Outcome]:
     """Run tasks (in worker processes when jobs > 1), yielding outcomes in input order."""
+    global _worker_rules
     if options.jobs <= 1:
-        _init_worker(rules)
+        _worker_rules = rules
         for item in items:
             yield item if isinstance(item, Outcome) else _convert(item)
         return
     context = multiprocessing.get_context("fork") if sys.platform == "linux" else None
-    with ProcessPoolExecutor(options.jobs, mp_context=context, initializer=_init_worker, initargs=(rules,)) as pool:
+    setup = (rules, os.getpid(), lock_descriptor)
+    with ProcessPoolExecutor(options.jobs, mp_context=context, initializer=_init_worker, initargs=setup) as pool:
         window: deque[Future | list[Outcome]] = deque()
         for chunk in _chunks(items):
             if any(isinstance(item, _Task) for item in chunk):
@@ -331,9 +349,32 @@ def _resolve(entry: Future | list[Outcome]) -> list[Outcome]:
 _worker_rules: RuleSet = BUILTIN
 
 
-def _init_worker(rules: RuleSet) -> None:
+def _init_worker(rules: RuleSet, parent: int, lock_descriptor: int) -> None:
+    """Set a worker up: its rules, and no way to outlive the run.
+
+    A forked worker shares the run's lock; if the run is killed (cron's
+    timeout, SIGKILL) an orphaned worker would keep the output folder locked
+    for ever. So the worker drops its copy of the lock and asks the kernel to
+    kill it when its parent dies.
+    """
     global _worker_rules
     _worker_rules = rules
+    if sys.platform == "linux":
+        with contextlib.suppress(OSError):
+            os.close(lock_descriptor)
+        _die_with_parent(parent)
+
+
+def _die_with_parent(parent: int) -> None:
+    import ctypes
+
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:
+        os._exit(1)
 
 
 def _convert_chunk(chunk: list[Outcome | _Task]) -> list[Outcome]:
@@ -341,7 +382,7 @@ def _convert_chunk(chunk: list[Outcome | _Task]) -> list[Outcome]:
 
 
 def _convert(task: _Task) -> Outcome:
-    """Convert one input and write its output; never raises for a bad input."""
+    """Convert one input and write its output(s); never raises for a bad input."""
     try:
         data, status = _read_stable(task)
     except _Deferred:
@@ -349,11 +390,12 @@ def _convert(task: _Task) -> Outcome:
     except OSError as error:
         return Outcome(task.display, "failed", f"cannot read: {error.strerror or error}")
     digest = _digest(data)
-    if task.known_digest == digest:
-        return _done(task, "unchanged", "", status, digest, None, None)
+    if task.known is not None and task.known.digest == digest:
+        record = replace(task.known, size=status.st_size, mtime_ns=status.st_mtime_ns)
+        return Outcome(task.display, "unchanged", output=str(Path(task.output_dir, record.output)), record=record)
     try:
-        article = process(data, task.display, rules=_worker_rules, max_bytes=task.max_bytes)
-        text = render(article, task.output_format)
+        articles = process_all(data, task.display, rules=_worker_rules, max_bytes=task.max_bytes)
+        outputs = _outputs(task, articles)
     except InputError as error:
         return Outcome(task.display, "failed", str(error))
     except RecursionError:
@@ -362,39 +404,51 @@ def _convert(task: _Task) -> Outcome:
         return Outcome(task.display, "failed", f"internal error ({type(error).__name__}: {error}); please report it")
     if _stat_key(os.stat(task.path)) != _stat_key(status):
         return Outcome(task.display, "deferred", "changed while being converted; left for the next run")
+    root = os.path.realpath(task.output_dir)
     try:
-        write_atomic(Path(task.output), text.encode("utf-8"))
+        for path, text in outputs:
+            if not os.path.realpath(path).startswith(root + os.sep):
+                return Outcome(task.display, "failed", f"its output {path} would land outside {task.output_dir} (a symlink?)")
+            write_atomic(path, text.encode("utf-8"))
     except OSError as error:
-        return Outcome(task.display, "failed", f"cannot write {task.output}: {error.strerror or error}")
-    fetched = article.fetched.timestamp() if article.fetched else None
-    outcome = _done(
-        task, "converted", task.reason if task.reason != "touched" else "changed", status, digest, article.canonical_url, fetched
-    )
-    outcome.warnings = article.warnings
+        return Outcome(task.display, "failed", f"cannot write {error.filename}: {error.strerror or error}")
+    reason = task.reason if task.reason != "touched" else "changed"
+    feed = articles[0].from_feed
+    outcome = _done(task, reason, status, digest, None if feed else articles[0], feed=feed)
+    outcome.warnings = [warning for article in articles for warning in article.warnings]
     return outcome
 
 
-def _done(
-    task: _Task, status_name: str, reason: str, status: os.stat_result, digest: str, url: str | None, fetched: float | None
-) -> Outcome:
+def _outputs(task: _Task, articles: list[Article]) -> list[tuple[Path, str]]:
+    """Where each article goes: a dump's to its output file, a feed's items into a folder by id."""
+    if len(articles) == 1 and not articles[0].from_feed:
+        return [(Path(task.output_dir, task.output_rel), render(articles[0], task.output_format))]
+    folder = Path(task.output_dir, task.folder_rel)
+    suffix = SUFFIXES[task.output_format]
+    seen: Counter = Counter()
+    outputs = []
+    for article in articles:
+        seen[article.id] += 1
+        name = article.id if seen[article.id] == 1 else f"{article.id}-{seen[article.id]}"
+        outputs.append((folder / f"{name}{suffix}", render(article, task.output_format)))
+    return outputs
+
+
+def _done(task: _Task, reason: str, status: os.stat_result, digest: str, article: Article | None, feed: bool) -> Outcome:
+    """The outcome of a conversion, with the record the state keeps of it."""
+    output_rel = task.folder_rel if feed else task.output_rel
+    output = Path(task.output_dir, output_rel)
     try:
-        output_status = os.stat(task.output)
+        output_size, output_mtime_ns = _output_key(output)
     except OSError:
-        return Outcome(task.display, "failed", f"output {task.output} vanished after writing")
+        return Outcome(task.display, "failed", f"output {output} vanished after writing")
+    url = article.canonical_url if article is not None else None
+    fetched = article.fetched.timestamp() if article is not None and article.fetched else None
     record = Record(
-        task.key,
-        status.st_size,
-        status.st_mtime_ns,
-        digest,
-        task.fingerprint,
-        task.output_rel,
-        output_status.st_size,
-        output_status.st_mtime_ns,
-        url,
-        fetched,
-        False,
-    )
-    return Outcome(task.display, status_name, reason, task.output, record=record)
+        task.key, task.output_format, status.st_size, status.st_mtime_ns, digest, task.fingerprint, output_rel,
+        output_size, output_mtime_ns, url, fetched, False,
+    )  # fmt: skip
+    return Outcome(task.display, "converted", reason, str(output), record=record)
 
 
 def _read_stable(task: _Task) -> tuple[bytes, os.stat_result]:
@@ -418,11 +472,11 @@ def _digest(data: bytes) -> str:
     return hashlib.blake2b(data, digest_size=16).hexdigest()
 
 
-def _merge_duplicates(state: State, output_dir: Path, suffix: str) -> int:
+def _merge_duplicates(state: State, output_dir: Path, output_format: str) -> int:
     """Keep one output per canonical URL, the latest fetch's; return how many were newly merged."""
     merged = 0
-    for url in state.duplicate_urls(suffix):
-        records = [r for r in state.with_url(url, suffix) if os.path.exists(r.input)]
+    for url in state.duplicate_urls(output_format):
+        records = [r for r in state.with_url(url, output_format) if os.path.exists(r.input)]
         if len(records) < 2:
             continue
         records.sort(key=lambda r: (r.fetched if r.fetched is not None else float("-inf"), r.input), reverse=True)

@@ -12,8 +12,8 @@ import click
 
 from . import __version__
 from .article import InputError
-from .pipeline import DEFAULT_MAX_BYTES, process
-from .render import FORMATS, render
+from .pipeline import DEFAULT_MAX_BYTES, process_all, render_all
+from .render import FORMATS
 from .rules import BUILTIN, RulesError, RuleSet
 from .write import LockBusy, write_atomic
 
@@ -25,18 +25,20 @@ CONVERT_HELP = """Convert RSS dumps to clean Markdown (or JSON) articles.
 \b
 PATH is a dump file or a folder of them (searched recursively; every
 regular, non-hidden file is an input unless --glob narrows it). The output
-for IN/a/b.txt is OUT/a/b.md. With no PATH, or "-", one dump is read from
-stdin and the article is written to stdout.
+for IN/a/b.txt is OUT/a/b.md; a feed file (RSS/Atom) IN/a/f.xml gives one
+file per item in OUT/a/f/. With no PATH, or "-", one dump is read from stdin
+and the article is written to stdout; so is a single file given without -o.
 
 \b
 Examples:
   feedclean convert samples/ -o out/              # a folder
   feedclean convert dumps/ -o site/ --format json  # JSON instead
   cat dump.txt | feedclean convert > article.md    # one dump through a pipe
+  feedclean convert dump.txt --format json         # one file to stdout
   feedclean convert --dry-run dumps/ -o out/       # what would change, and why
 \b
   # crontab: every 10 minutes, quiet unless something fails
-  */10 * * * * feedclean convert -q ~/dumps -o ~/articles --report ~/articles/report.json
+  */10 * * * * feedclean convert -q ~/dumps -o ~/articles --report ~/feedclean-report.json
 
 \b
 Runs are incremental: an input is converted again only when its content,
@@ -191,10 +193,16 @@ def convert(
     if Path("-") in paths:
         raise click.UsageError("'-' (stdin) cannot be mixed with files or folders")
     if output_dir is None:
-        raise click.UsageError("give an output folder with -o OUT (only stdin input writes to stdout)")
+        if len(paths) == 1 and paths[0].is_file():
+            _convert_to_stdout(paths[0].read_bytes(), str(paths[0]), output_format, rules, max_size)
+            return
+        raise click.UsageError("give an output folder with -o OUT (a single file, or stdin, may go to stdout)")
     from .batch import Options, discover, run
     from .progress import Reporter
 
+    for path in paths:
+        if path.is_dir() and output_dir.exists() and os.path.samefile(path, output_dir):
+            raise click.UsageError(f"the output folder {output_dir} is the input folder {path}; choose another -o")
     options = Options(
         output_dir=output_dir,
         output_format=output_format,
@@ -230,15 +238,19 @@ def _convert_stdin(output_dir: Path | None, output_format: str, rules: RuleSet, 
         raise click.UsageError("reading stdin writes the article to stdout; drop -o, or give files or folders to convert")
     if sys.stdin.isatty():
         raise click.UsageError("no input: give files or folders to convert, or pipe a dump into stdin")
-    data = sys.stdin.buffer.read(max_size + 1)
+    _convert_to_stdout(sys.stdin.buffer.read(max_size + 1), "<stdin>", output_format, rules, max_size)
+
+
+def _convert_to_stdout(data: bytes, name: str, output_format: str, rules: RuleSet, max_size: int) -> None:
+    """One input's articles on stdout (a feed's as a JSON array, or Markdown files one after another)."""
     try:
-        article = process(data, "<stdin>", rules=rules, max_bytes=max_size)
+        articles = process_all(data, name, rules=rules, max_bytes=max_size)
     except InputError as error:
-        click.echo(f"feedclean: error: <stdin>: {error}", err=True)
+        click.echo(f"feedclean: error: {name}: {error}", err=True)
         sys.exit(EXIT_FAILED)
-    for warning in article.warnings:
-        click.echo(f"feedclean: warning: <stdin>: {warning}", err=True)
-    sys.stdout.buffer.write(render(article, output_format).encode("utf-8"))
+    for warning in (warning for article in articles for warning in article.warnings):
+        click.echo(f"feedclean: warning: {name}: {warning}", err=True)
+    sys.stdout.buffer.write(render_all(articles, output_format).encode("utf-8"))
     sys.stdout.buffer.flush()
 
 

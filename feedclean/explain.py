@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import Any, TextIO
 
-from .pipeline import DEFAULT_MAX_BYTES, process
+from .article import Article
+from .pipeline import DEFAULT_MAX_BYTES, process_all
 from .rules import RuleSet
 
 # Metadata in the order the outputs list it.
@@ -17,11 +18,21 @@ _FIELD_ORDER = ["title", "url", "source", "published", "fetched", "language", "l
 
 
 def explain(data: bytes, name: str, rules: RuleSet, max_bytes: int = DEFAULT_MAX_BYTES) -> dict[str, Any]:
-    """Run one dump through the pipeline with tracing on; return what happened, as plain data."""
-    article = process(data, name, rules=rules, trace=True, max_bytes=max_bytes)
+    """Run one input through the pipeline with tracing on; return what happened, as plain data.
+
+    A feed file gives {"input", "items": [one report per item]}.
+    """
+    articles = process_all(data, name, rules=rules, trace=True, max_bytes=max_bytes)
+    reports = [_report(article) for article in articles]
+    if len(articles) == 1 and not articles[0].from_feed:
+        return reports[0]
+    return {"input": name, "items": reports}
+
+
+def _report(article: Article) -> dict[str, Any]:
     trace = article.trace
     return {
-        "input": name,
+        "input": article.name,
         "encoding": article.encoding,
         "removed": trace.removed,
         "rewritten": trace.rewritten,
@@ -32,6 +43,11 @@ def explain(data: bytes, name: str, rules: RuleSet, max_bytes: int = DEFAULT_MAX
 
 def print_explanation(report: dict[str, Any], stream: TextIO) -> None:
     """The report as a tree (coloured on a terminal, plain text elsewhere)."""
+    for item in report.get("items", [report]):
+        _print_one(item, stream)
+
+
+def _print_one(report: dict[str, Any], stream: TextIO) -> None:
     from rich.markup import escape
     from rich.tree import Tree
 

@@ -33,7 +33,8 @@ _PAGE_URL_KEYS = ("canonical", "og:url")
 def article_url(article: Article) -> str | None:
     """The article's own URL: the dump header's, else what a whole page declares."""
     meta = article.page_meta
-    for source, candidate in (("dump header", article.url), *((f"page {key}", meta.get(key)) for key in _PAGE_URL_KEYS)):
+    own = "feed item" if article.from_feed else "dump header"
+    for source, candidate in ((own, article.url), *((f"page {key}", meta.get(key)) for key in _PAGE_URL_KEYS)):
         if not candidate:
             continue
         url = tidy_url(candidate)
@@ -49,7 +50,10 @@ def extract(article: Article, site: SiteRules) -> None:
     """Fill the article's metadata from its cleaned tree (and the page's own metadata)."""
     body = article.tree
     leaves = [block for block in leaf_blocks(body) if block.tag != "hr"]
-    article.published = _take_date_line(article, leaves, site)
+    if article.published is not None:
+        _found(article.trace, "published", isoformat(article.published), "feed item date")
+    published = _take_date_line(article, leaves, site)
+    article.published = article.published or published
     article.rights = _take_rights(article, leaves, site)
     _pair_captions(body, site)
     article.images = _images(body, article.trace)
@@ -188,7 +192,7 @@ def _images(body: etree._Element, trace: Trace | None) -> list[Image]:
 
 def _title(article: Article) -> str | None:
     if article.title:
-        _found(article.trace, "title", article.title, "dump header")
+        _found(article.trace, "title", article.title, "feed item" if article.from_feed else "dump header")
         return article.title
     meta = article.page_meta
     for key in ("og:title", "twitter:title", "title"):
@@ -250,7 +254,8 @@ def _source(article: Article, site: SiteRules) -> Source:
     if site.name:
         name, how = site.name, site.describe("name", site.name)
     elif article.page_meta.get("og:site_name"):
-        name, how = article.page_meta["og:site_name"], "page metadata og:site_name"
+        name = article.page_meta["og:site_name"]
+        how = "the feed's title" if article.from_feed else "page metadata og:site_name"
     else:
         name, how = domain, "the domain (no rule names this publisher)"
     _found(article.trace, "source", f"{name} ({domain})", how)

@@ -33,6 +33,7 @@ _EMPHASIS = {"em": "*", "i": "*", "cite": "*", "dfn": "*", "var": "*", "strong":
 _CODE_TAGS = frozenset(("code", "kbd", "samp", "tt"))
 _HEADINGS = {"h1": 1, "h2": 2, "h3": 3, "h4": 4, "h5": 5, "h6": 6}
 _SKIPPED = frozenset(("wbr",))
+_TABLE_STRUCTURE = frozenset(("thead", "tbody", "tfoot", "tr", "td", "th", "caption", "colgroup", "col"))
 
 _SPECIAL = re.compile(r"[\\`*_\[\]<&~|]")
 _ENTITY_LIKE = re.compile(r"&(?:#[0-9]{1,8}|#[xX][0-9a-fA-F]{1,8}|[A-Za-z][A-Za-z0-9]{1,31});")
@@ -192,10 +193,21 @@ class _Renderer:
         return blocks
 
     def _table(self, element: etree._Element, depth: int) -> list[Block]:
-        rows = _table_rows(element)
+        """A GFM pipe table; a one-column (layout) table as plain blocks. Anything a
+        table holds outside its cells (a caption, stray text) becomes blocks around it."""
+        rows, parts = _table_rows(element)
+        caption = [block for child in element if child.tag == "caption" for block in self.children(child, depth + 1)]
+        strays: list[Block] = []
+        for part in parts:
+            loose = [part.text, *(child.tail for child in part if child.tag in _TABLE_STRUCTURE)]
+            self._flush([(_TEXT, text) for text in loose if text], strays, None)
+            for child in part:
+                if child.tag not in _TABLE_STRUCTURE:
+                    strays.extend(self.block(child, depth + 1, []))
         width = max((sum(span for _, span in row) for row in rows), default=0)
         if width <= 1:
-            return [block for row in rows for cell, _ in row for block in self.children(cell, depth + 1)]
+            cells = [block for row in rows for cell, _ in row for block in self.children(cell, depth + 1)]
+            return caption + cells + strays
         lines, texts = [], []
         for index, row in enumerate(rows):
             cells, plain = [], []
@@ -208,18 +220,22 @@ class _Renderer:
             texts.append("\t".join(plain))
             if index == 0:
                 lines.append("|" + " --- |" * width)
-        return [Block("\n".join(lines), "\n".join(texts), "table")]
+        return [*caption, Block("\n".join(lines), "\n".join(texts), "table"), *strays]
 
 
-def _table_rows(table: etree._Element) -> list[list[tuple[etree._Element, int]]]:
+def _table_rows(table: etree._Element) -> tuple[list[list[tuple[etree._Element, int]]], list[etree._Element]]:
+    """The table's own rows (not a nested table's) as (cell, colspan) lists, and the elements
+    that hold rows and cells (the table, its sections, its rows)."""
     rows = []
+    parts = [table, *(child for child in table if child.tag in ("thead", "tbody", "tfoot"))]
     for row in table.iter("tr"):
         if next(row.iterancestors("table"), None) is not table:
             continue
+        parts.append(row)
         cells = [(cell, _int_attribute(cell, "colspan", 1, 1, 50)) for cell in row if cell.tag in ("td", "th")]
         if cells:
             rows.append(cells)
-    return rows
+    return rows, parts
 
 
 def _cell(cell: etree._Element) -> tuple[str, str]:

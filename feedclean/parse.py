@@ -12,12 +12,22 @@ used a blank line (<br><br>) as a paragraph break.
 
 from __future__ import annotations
 
+import re
+from html.parser import HTMLParser
+
 from lxml import etree
 
 from .article import Article, InputError
 from .tree import BLOCK_TAGS, unwrap
 
 PARSER = etree.HTMLParser(encoding="utf-8", remove_comments=True, remove_pis=True, no_network=True, default_doctype=False)
+
+# Below this depth a pathologically deep document is flattened (see _parse_flattened).
+FLATTEN_DEPTH = 100
+_XML_NAME = re.compile(r"[A-Za-z_][-A-Za-z0-9_.]*")
+_VOID_TAGS = frozenset(
+    ["area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param", "source", "track", "wbr", "keygen"]
+)
 
 # Void in HTML5 but unknown as such to libxml2, which then nests all that
 # follows inside them; their "content" is hoisted back out.
@@ -49,9 +59,58 @@ def _parse_html(html: str) -> etree._Element:
         root = etree.fromstring(html.encode("utf-8", "surrogatepass"), PARSER)
     except (etree.ParserError, etree.XMLSyntaxError, ValueError) as error:
         raise InputError(f"cannot parse the body as HTML: {error}") from None
+    error = PARSER.error_log.last_error
+    if error is not None and error.type_name == "ERR_RESOURCE_LIMIT":
+        root = _parse_flattened(html)
     if root is None:
         raise InputError("the body holds no HTML content")
     return root
+
+
+def _parse_flattened(html: str) -> etree._Element:
+    """Markup nested deeper than libxml2 accepts (it gives up and keeps nothing): rebuilt
+    with the standard library's tokenizer, structure below FLATTEN_DEPTH flattened, text kept."""
+    builder = _FlatteningBuilder()
+    builder.feed(html)
+    builder.close()
+    return builder.root
+
+
+class _FlatteningBuilder(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.root = etree.Element("html")
+        self._elements = [etree.SubElement(self.root, "body")]
+        self._open: list[tuple[str, bool]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        deep = len(self._elements) > FLATTEN_DEPTH or not _XML_NAME.fullmatch(tag)
+        if not deep:
+            element = etree.SubElement(self._elements[-1], tag)
+            for name, value in attrs:
+                if _XML_NAME.fullmatch(name):
+                    element.set(name, value or "")
+        if tag in _VOID_TAGS:
+            return
+        if not deep:
+            self._elements.append(element)
+        self._open.append((tag, not deep))
+
+    def handle_endtag(self, tag: str) -> None:
+        for index in range(len(self._open) - 1, -1, -1):
+            if self._open[index][0] == tag:
+                for _, real in self._open[index:]:
+                    if real:
+                        self._elements.pop()
+                del self._open[index:]
+                return
+
+    def handle_data(self, data: str) -> None:
+        current = self._elements[-1]
+        if len(current):
+            current[-1].tail = (current[-1].tail or "") + data
+        else:
+            current.text = (current.text or "") + data
 
 
 def _is_whole_page(root: etree._Element, html: str) -> bool:

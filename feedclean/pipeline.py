@@ -1,18 +1,22 @@
-"""The library API: one dump in, one article out, through the stages in order.
+"""The library API: one input in, its articles out, through the stages in order.
 
     read (bytes → header + body) → parse (lxml tree) → clean (rules on the tree)
     → extract (metadata, images, captions) → render (Markdown / JSON)
 
-`cli.py` and `batch.py` only call these functions.
+A dump gives one article; a feed file (RSS or Atom) one per item. `cli.py`
+and `batch.py` only call these functions.
 """
 
 from __future__ import annotations
 
+import json
+
 from .article import Article, InputError, Trace
 from .clean import clean
 from .extract import article_url, extract
+from .feeds import looks_like_feed, read_feed
 from .parse import parse
-from .read import read_dump
+from .read import decode_text, split_dump
 from .render import FORMATS, render
 from .rules import BUILTIN, RuleSet
 from .urls import host_of
@@ -20,13 +24,30 @@ from .urls import host_of
 DEFAULT_MAX_BYTES = 20 * 1024 * 1024
 
 
+def process_all(
+    data: bytes, name: str = "<stdin>", *, rules: RuleSet = BUILTIN, trace: bool = False, max_bytes: int = DEFAULT_MAX_BYTES
+) -> list[Article]:
+    """Every article in one input (one for a dump, one per item for a feed); InputError if none."""
+    if len(data) > max_bytes:
+        raise InputError(f"file is {len(data):,} bytes, over the {max_bytes:,}-byte limit (raise it with --max-size)")
+    text, encoding = decode_text(data)
+    articles = read_feed(text, name, encoding) if looks_like_feed(text) else [split_dump(text, encoding, name)]
+    for article in articles:
+        _run_stages(article, rules, trace)
+    return articles
+
+
 def process(
     data: bytes, name: str = "<stdin>", *, rules: RuleSet = BUILTIN, trace: bool = False, max_bytes: int = DEFAULT_MAX_BYTES
 ) -> Article:
-    """Read, parse, clean and extract one dump; raise InputError when it cannot be converted."""
-    if len(data) > max_bytes:
-        raise InputError(f"file is {len(data):,} bytes, over the {max_bytes:,}-byte limit (raise it with --max-size)")
-    article = read_dump(data, name)
+    """The article in one dump; InputError if it cannot be converted or is a feed of several items."""
+    articles = process_all(data, name, rules=rules, trace=trace, max_bytes=max_bytes)
+    if len(articles) != 1:
+        raise InputError(f"a feed file with {len(articles)} items: use process_all(), or convert it into a folder")
+    return articles[0]
+
+
+def _run_stages(article: Article, rules: RuleSet, trace: bool) -> None:
     if trace:
         article.trace = Trace()
     parse(article)
@@ -34,19 +55,27 @@ def process(
     site = rules.for_host(host_of(article.url) if article.url else "")
     clean(article, site)
     extract(article, site)
-    return article
+
+
+def render_all(articles: list[Article], output_format: str) -> str:
+    """One article as its file's text; several (a feed) as a JSON array, or Markdown files one after another."""
+    if len(articles) == 1 and not articles[0].from_feed:
+        return render(articles[0], output_format)
+    if output_format == "json":
+        return json.dumps([json.loads(render(article, "json")) for article in articles], ensure_ascii=False, indent=2) + "\n"
+    return "\n".join(render(article, output_format) for article in articles)
 
 
 def convert_bytes(
     data: bytes, output_format: str = "md", *, name: str = "<stdin>", rules: RuleSet = BUILTIN, max_bytes: int = DEFAULT_MAX_BYTES
 ) -> str:
-    """Convert one dump (raw bytes, any supported encoding) to Markdown or JSON text."""
+    """Convert one input (raw bytes, any supported encoding) to Markdown or JSON text."""
     if output_format not in FORMATS:
         raise ValueError(f"output_format must be one of {FORMATS}, not {output_format!r}")
-    return render(process(data, name, rules=rules, max_bytes=max_bytes), output_format)
+    return render_all(process_all(data, name, rules=rules, max_bytes=max_bytes), output_format)
 
 
 def convert_text(text: str, output_format: str = "md", *, rules: RuleSet = BUILTIN) -> str:
-    """Convert one dump given as text: `feedclean.convert_text(open(path).read())`."""
+    """Convert one input given as text: `feedclean.convert_text(open(path).read())`."""
     data = text.encode("utf-8", "replace")
     return convert_bytes(data, output_format, rules=rules, max_bytes=len(data))

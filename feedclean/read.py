@@ -42,12 +42,22 @@ _TITLE_PARSER = etree.HTMLParser(encoding="utf-8", no_network=True, remove_comme
 
 def read_dump(data: bytes, name: str) -> Article:
     """Decode a dump and split it into header fields and body; raise InputError if hopeless."""
+    text, encoding = decode_text(data)
+    return split_dump(text, encoding, name)
+
+
+def decode_text(data: bytes) -> tuple[str, str]:
+    """The input as text with one kind of line end, and the encoding it was in."""
     if not data.strip():
         raise InputError("file is empty")
     text, encoding = decode(data)
     if _may_hold_xml_invalid(data, encoding):
         text = _XML_INVALID.sub("", text)
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return text.replace("\r\n", "\n").replace("\r", "\n"), encoding
+
+
+def split_dump(text: str, encoding: str, name: str) -> Article:
+    """Header fields and body of a decoded dump."""
     article = Article(name=name, html="", encoding=encoding)
     body_start = _read_header(text, article)
     article.html = text[body_start:]

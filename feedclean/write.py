@@ -22,12 +22,12 @@ import itertools
 import os
 import sqlite3
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 from pathlib import Path
 
 STATE_DIR = ".feedclean"
 TEMP_SUFFIX = ".feedclean-tmp"
-_SCHEMA_VERSION = 3
+_SCHEMA_VERSION = 4
 _temp_names = itertools.count()
 
 
@@ -73,8 +73,9 @@ def sweep_temporary_files(root: Path) -> int:
 
 
 @contextlib.contextmanager
-def output_lock(output_dir: Path, wait: bool, on_wait=None) -> Iterator[None]:
-    """Hold OUT/.feedclean/lock for the duration; raise LockBusy if taken and not waiting."""
+def output_lock(output_dir: Path, wait: bool, on_wait=None) -> Iterator[int]:
+    """Hold OUT/.feedclean/lock for the duration, yielding its descriptor (which forked
+    workers must close); raise LockBusy if taken and not waiting."""
     state_dir = output_dir / STATE_DIR
     state_dir.mkdir(parents=True, exist_ok=True)
     with open(state_dir / "lock", "a+") as handle:
@@ -95,7 +96,7 @@ def output_lock(output_dir: Path, wait: bool, on_wait=None) -> Iterator[None]:
             sweep_temporary_files(output_dir)
         marker.touch()
         try:
-            yield
+            yield handle.fileno()
         finally:
             with contextlib.suppress(OSError):
                 marker.unlink()
@@ -110,9 +111,14 @@ def _holder(handle) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Record:
-    """What an input and its output looked like when the input was last converted."""
+    """What an input and its output looked like when the input was last converted.
+
+    `output` is the output file, or for a feed file the folder of its items
+    (ending in "/"); `output_size` is then the number of items.
+    """
 
     input: str
+    format: str
     size: int
     mtime_ns: int
     digest: str
@@ -158,9 +164,9 @@ class State:
                 f"""
                 DROP TABLE IF EXISTS files;
                 CREATE TABLE files (
-                    input TEXT, size INTEGER, mtime_ns INTEGER, digest TEXT, options TEXT,
+                    input TEXT, format TEXT, size INTEGER, mtime_ns INTEGER, digest TEXT, options TEXT,
                     output TEXT, output_size INTEGER, output_mtime_ns INTEGER, url TEXT, fetched REAL,
-                    merged INTEGER DEFAULT 0, PRIMARY KEY (input, output));
+                    merged INTEGER DEFAULT 0, PRIMARY KEY (input, format));
                 CREATE INDEX files_output ON files(output);
                 CREATE INDEX files_url ON files(url);
                 PRAGMA user_version = {_SCHEMA_VERSION};
@@ -172,12 +178,14 @@ class State:
             connection.execute("BEGIN")
         return connection
 
-    def lookup(self, input_key: str, output: str) -> Record | None:
-        """The record of `input_key` converted to `output` (one input may have .md and .json)."""
+    def lookup(self, input_key: str, output_format: str) -> Record | None:
+        """The record of `input_key` converted to `output_format` (one input may have .md and .json)."""
         if self._connection is None:
             return None
         try:
-            row = self._connection.execute("SELECT * FROM files WHERE input = ? AND output = ?", (input_key, output)).fetchone()
+            row = self._connection.execute(
+                "SELECT * FROM files WHERE input = ? AND format = ?", (input_key, output_format)
+            ).fetchone()
         except sqlite3.DatabaseError:
             return None
         return Record(*row[:-1], bool(row[-1])) if row else None
@@ -191,35 +199,23 @@ class State:
 
     def save(self, record: Record) -> None:
         self._connection.execute(
-            "INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-            (
-                record.input,
-                record.size,
-                record.mtime_ns,
-                record.digest,
-                record.options,
-                record.output,
-                record.output_size,
-                record.output_mtime_ns,
-                record.url,
-                record.fetched,
-                int(record.merged),
-            ),
+            "INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+            (*astuple(record)[:-1], int(record.merged)),
         )
 
     def forget(self, record: Record) -> None:
-        self._connection.execute("DELETE FROM files WHERE input = ? AND output = ?", (record.input, record.output))
+        self._connection.execute("DELETE FROM files WHERE input = ? AND format = ?", (record.input, record.format))
 
-    def duplicate_urls(self, suffix: str) -> list[str]:
-        """Canonical URLs that more than one output with `suffix` was made from."""
+    def duplicate_urls(self, output_format: str) -> list[str]:
+        """Canonical URLs that more than one `output_format` output was made from."""
         rows = self._connection.execute(
-            "SELECT url FROM files WHERE url IS NOT NULL AND output LIKE ? GROUP BY url HAVING COUNT(*) > 1 ORDER BY url",
-            (f"%{suffix}",),
+            "SELECT url FROM files WHERE url IS NOT NULL AND format = ? GROUP BY url HAVING COUNT(*) > 1 ORDER BY url",
+            (output_format,),
         )
         return [url for (url,) in rows]
 
-    def with_url(self, url: str, suffix: str) -> list[Record]:
-        rows = self._connection.execute("SELECT * FROM files WHERE url = ? AND output LIKE ? ORDER BY input", (url, f"%{suffix}"))
+    def with_url(self, url: str, output_format: str) -> list[Record]:
+        rows = self._connection.execute("SELECT * FROM files WHERE url = ? AND format = ? ORDER BY input", (url, output_format))
         return [Record(*row[:-1], bool(row[-1])) for row in rows]
 
     def checkpoint(self) -> None:

@@ -13,6 +13,7 @@ from feedclean import __version__
 from feedclean.cli import main
 
 RFI = SAMPLES / "003_1fddeb10f9e1ef9b.txt"
+SEEDS = [SAMPLES / "000_005ff02dac068fcc.txt", RFI]
 
 
 @pytest.fixture
@@ -22,9 +23,11 @@ def runner():
 
 @pytest.fixture
 def dumps(tmp_path):
-    """A folder with the samples, a nested dump, a hidden file and a bad file."""
+    """A folder with the two seed dumps, a nested dump and a hidden file."""
     folder = tmp_path / "in"
-    shutil.copytree(SAMPLES, folder)
+    folder.mkdir()
+    for seed in SEEDS:
+        shutil.copy(seed, folder)
     (folder / "nested" / "deeper").mkdir(parents=True)
     (folder / "nested" / "deeper" / "c.txt").write_text(make_dump("<p>Nested article text.</p>"), encoding="utf-8")
     (folder / ".hidden.txt").write_text(make_dump("<p>Hidden.</p>"), encoding="utf-8")
@@ -124,6 +127,7 @@ def test_bad_input_fails_alone(runner, dumps, tmp_path):
     ("arguments", "message"),
     [
         (["convert", "samples"], "-o OUT"),
+        (["convert", "samples/000_005ff02dac068fcc.txt", "samples/003_1fddeb10f9e1ef9b.txt"], "-o OUT"),
         (["convert", "does-not-exist", "-o", "x"], "does not exist"),
         (["convert", "-", "samples", "-o", "x"], "cannot be mixed"),
         (["convert", "samples", "-o", "x", "--format", "html"], "'html' is not one of"),

@@ -1,0 +1,117 @@
+"""Whole feed files (RSS 2.0, RSS 1.0/RDF, Atom) as inputs: one article per item.
+
+Some scrapers save the feed itself rather than one dump per item. feedparser
+(well kept, and tolerant of the broken XML feeds are full of) reads them;
+its own sanitiser is off because the cleaning stage does that job for every
+input alike. Imported only when an input looks like a feed.
+"""
+
+from __future__ import annotations
+
+import html
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+
+from lxml import etree
+
+from .article import Article, InputError
+from .read import plain_title
+
+_FEED_ROOTS = frozenset(("rss", "RDF", "feed"))
+_SNIFF_CHARS = 4096
+# Reads only the opening of a document to name its root; never loads a DTD or an entity.
+_XML_PARSER = etree.XMLParser(encoding="utf-8", recover=True, resolve_entities=False, no_network=True, load_dtd=False)
+
+
+def looks_like_feed(text: str) -> bool:
+    """Whether the text is an RSS or Atom document: its root element, read by an XML parser, says so."""
+    start = text.lstrip()[:200]
+    if not start.startswith(("<?xml", "<rss", "<feed", "<rdf:RDF", "<!--")):
+        return False
+    head = text.lstrip()[:_SNIFF_CHARS].encode("utf-8", "replace")
+    try:
+        root = etree.fromstring(head, _XML_PARSER)
+    except etree.XMLSyntaxError:
+        return False
+    return root is not None and etree.QName(root).localname in _FEED_ROOTS
+
+
+def read_feed(text: str, name: str, encoding: str) -> list[Article]:
+    """One Article per feed item, with title, link, dates and the fullest content the item has."""
+    import feedparser
+
+    # Bytes, never a str (which feedparser may take for a URL), with the charset we decoded.
+    parsed = feedparser.parse(
+        text.encode("utf-8"),
+        response_headers={"content-type": "application/xml; charset=utf-8"},
+        sanitize_html=False,
+        resolve_relative_uris=False,
+    )
+    if not parsed.entries:
+        raise InputError("feed file with no items")
+    channel = {
+        key: value
+        for key, value in (("og:site_name", parsed.feed.get("title", "")), ("lang", parsed.feed.get("language", "")))
+        if value and value.strip()
+    }
+    articles = []
+    for number, entry in enumerate(parsed.entries, 1):
+        body = _content(entry)
+        if not body.strip():
+            continue
+        article = Article(name=f"{name} (item {number})", html=body, encoding=encoding)
+        article.title = plain_title(entry.get("title", "")) or None
+        article.url = (entry.get("link") or "").strip() or None
+        article.published = _entry_time(entry)
+        article.page_meta = dict(channel)
+        article.from_feed = True
+        articles.append(article)
+    if not articles:
+        raise InputError("feed file whose items have no content")
+    return articles
+
+
+def _content(entry) -> str:
+    """Full content over a summary; plain text is escaped into paragraphs."""
+    candidates = [(content.get("value", ""), content.get("type", "")) for content in entry.get("content", [])]
+    candidates.sort(key=lambda item: len(item[0]), reverse=True)
+    summary = entry.get("summary_detail") or {}
+    candidates.append((entry.get("summary", ""), summary.get("type", "text/html")))
+    for value, kind in candidates:
+        if value and value.strip():
+            if kind == "text/plain":
+                return "".join(f"<p>{html.escape(paragraph)}</p>" for paragraph in value.split("\n\n"))
+            return value
+    return ""
+
+
+def _entry_time(entry) -> datetime | None:
+    """The item's publish (else update) time, keeping the offset the feed wrote."""
+    for key in ("published", "updated", "created"):
+        raw = (entry.get(key) or "").strip()
+        if not raw:
+            continue
+        for reader in (_rfc822, _iso):
+            moment = reader(raw)
+            if moment is not None:
+                return moment
+        parsed = entry.get(f"{key}_parsed")
+        if parsed:
+            return datetime(*parsed[:6], tzinfo=UTC)
+    return None
+
+
+def _rfc822(raw: str) -> datetime | None:
+    try:
+        moment = parsedate_to_datetime(raw)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _iso(raw: str) -> datetime | None:
+    try:
+        moment = datetime.fromisoformat(raw)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
