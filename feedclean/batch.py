@@ -198,11 +198,16 @@ def _plan(paths: list[Path], options: Options, rules: RuleSet, state: State) -> 
     fingerprint = options_fingerprint(rules, options.output_format)
     suffix = SUFFIXES[options.output_format]
     output_dir = options.output_dir
+    claimed: set[int] = set()  # hashes of this run's output names: small, so memory stays flat
     for path, relative in discover(paths, output_dir, options.globs):
         display = str(path)
         output_rel, folder_rel = _output_names(relative, suffix)
         output = output_dir / output_rel
         key = os.path.abspath(path)
+        if hash(output_rel) in claimed:
+            yield Outcome(display, "failed", f"its output {output} is also another input's in this run; rename one of them")
+            continue
+        claimed.add(hash(output_rel))
         try:
             status = path.stat()
         except OSError as error:

@@ -57,6 +57,9 @@ BLOCK_TAGS = frozenset(
 )
 
 
+_BLOCK_TAG_NAMES = tuple(sorted(BLOCK_TAGS))
+
+
 def raw_text(element: etree._Element) -> str:
     """All the text inside `element` (not its tail), serialised by libxml2 rather than joined in Python."""
     return etree.tostring(element, method="text", encoding=str, with_tail=False)
@@ -135,11 +138,11 @@ def is_attached(element: etree._Element, root: etree._Element) -> bool:
 
 def leaf_blocks(root: etree._Element) -> list[etree._Element]:
     """Blocks without blocks inside, in document order: the paragraphs a reader sees."""
-    elements = list(root.iter())
-    holds_blocks: set[etree._Element] = set()
-    for element in reversed(elements):
-        if element.tag in BLOCK_TAGS or element in holds_blocks:
-            parent = element.getparent()
-            if parent is not None:
-                holds_blocks.add(parent)
-    return [e for e in elements if e.tag in BLOCK_TAGS and e is not root and e not in holds_blocks]
+    blocks = [block for block in root.iter(*_BLOCK_TAG_NAMES) if block is not root]
+    holders: set[etree._Element] = set()
+    for block in blocks:
+        for ancestor in block.iterancestors():
+            if ancestor in holders:
+                break
+            holders.add(ancestor)
+    return [block for block in blocks if block not in holders]

@@ -30,7 +30,9 @@ _HOST_PATH = re.compile(r"(?:[A-Za-z][A-Za-z0-9+.-]*:)?//(?:[^/?#@]*@)?([^/?#:]*
 
 def tidy_url(url: str) -> str:
     """Return the URL as a browser would read the attribute: no controls, no spaces at the edges."""
-    return url.translate(_URL_INVISIBLES).strip(_URL_EDGE_CHARS)
+    if not url.isprintable():
+        url = url.translate(_URL_INVISIBLES)
+    return url.strip(_URL_EDGE_CHARS)
 
 
 def percent_encode_unsafe(url: str) -> str:
@@ -172,13 +174,13 @@ class PatternTable:
 
     def match(self, url: str) -> str | None:
         """The first pattern `url` matches, or None."""
-        scheme = url_scheme(url)
-        if scheme is not None and scheme not in ("http", "https"):
+        if not url.startswith(("https://", "http://", "//")):
             lowered = url.lower()
             for prefix, pattern in self._scheme_prefixes:
                 if lowered.startswith(prefix):
                     return pattern
-            return None
+            if url_scheme(url) not in ("http", "https"):
+                return None
         match = _HOST_PATH.match(url)
         if match is None:
             return None
