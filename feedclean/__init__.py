@@ -6,7 +6,7 @@
 """
 
 from .article import Article, Image, InputError, Source
-from .pipeline import convert_bytes, convert_text, process
+from .pipeline import convert_bytes, convert_text, process, process_all
 from .render import render
 from .rules import BUILTIN, RulesError, RuleSet
 
@@ -24,5 +24,6 @@ __all__ = [
     "convert_bytes",
     "convert_text",
     "process",
+    "process_all",
     "render",
 ]

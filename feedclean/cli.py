@@ -6,7 +6,7 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, NoReturn
 
 import click
 
@@ -245,13 +245,22 @@ def _convert_to_stdout(data: bytes, name: str, output_format: str, rules: RuleSe
     """One input's articles on stdout (a feed's as a JSON array, or Markdown files one after another)."""
     try:
         articles = process_all(data, name, rules=rules, max_bytes=max_size)
+        text = render_all(articles, output_format)
     except InputError as error:
-        click.echo(f"feedclean: error: {name}: {error}", err=True)
-        sys.exit(EXIT_FAILED)
+        _fail(name, str(error))
+    except RecursionError:
+        _fail(name, "markup nested too deeply to convert")
+    except Exception as error:  # a bug must give one line, never a traceback
+        _fail(name, f"internal error ({type(error).__name__}: {error}); please report it")
     for warning in (warning for article in articles for warning in article.warnings):
         click.echo(f"feedclean: warning: {name}: {warning}", err=True)
-    sys.stdout.buffer.write(render_all(articles, output_format).encode("utf-8"))
+    sys.stdout.buffer.write(text.encode("utf-8"))
     sys.stdout.buffer.flush()
+
+
+def _fail(name: str, reason: str) -> NoReturn:
+    click.echo(f"feedclean: error: {name}: {reason}", err=True)
+    sys.exit(EXIT_FAILED)
 
 
 def _cpu_count() -> int:

@@ -8,12 +8,20 @@ day/month reading that lands in the future is dropped in favour of the other.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Iterator
 from datetime import UTC, datetime, tzinfo
 
 _MAX_DATE_CHARS = 64
 # Two far-apart defaults: a field that dateutil filled from them was not in the text.
 _DEFAULTS = (datetime(1900, 1, 1, 0, 0), datetime(1904, 2, 2, 0, 0))
+# Unambiguous zone abbreviations, as UTC offsets in seconds (CST, IST … mean
+# different zones in different countries, so they are not here).
+ZONE_ABBREVIATIONS = {
+    "UTC": 0, "GMT": 0, "Z": 0, "BST": 3600, "CET": 3600, "CEST": 7200, "EET": 7200, "EEST": 10800,
+    "MSK": 10800, "EST": -18000, "EDT": -14400, "CDT": -18000, "MST": -25200, "MDT": -21600,
+    "PST": -28800, "PDT": -25200, "JST": 32400, "KST": 32400, "HKT": 28800, "SGT": 28800,
+}  # fmt: skip
 # CJK date markers as the separators dateutil knows ("2024年4月3日 10时30分").
 _CJK_DATE_MARKS = str.maketrans({"年": "-", "月": "-", "日": " ", "时": ":", "時": ":", "点": ":", "分": " ", "秒": " "})
 
@@ -60,15 +68,24 @@ def _exact_readings(text: str, formats: tuple[str, ...], zone: tzinfo) -> Iterat
 
 
 def _dateutil_readings(text: str, zone: tzinfo) -> Iterator[datetime]:
-    """Day-first and month-first readings of a free-form date, when both are complete."""
+    """Month-first and day-first readings of a free-form date, when both are complete.
+
+    A date that starts with its year (2024-01-02, 2024/01/02) is always
+    year-month-day, so it gets no day-first reading.
+    """
     from dateutil import parser
 
     text = text.translate(_CJK_DATE_MARKS)
     seen = set()
-    for dayfirst in (False, True):
+    year_first = text[:4].isdigit()
+    for dayfirst in (False,) if year_first else (False, True):
         try:
-            readings = [parser.parse(text, default=default, dayfirst=dayfirst) for default in _DEFAULTS]
-        except (ValueError, OverflowError, parser.ParserError):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                readings = [
+                    parser.parse(text, default=default, dayfirst=dayfirst, tzinfos=ZONE_ABBREVIATIONS) for default in _DEFAULTS
+                ]
+        except (ValueError, OverflowError, TypeError, LookupError, parser.ParserError):
             return
         first, second = readings
         if (first.year, first.month, first.day) != (second.year, second.month, second.day):

@@ -33,7 +33,7 @@ def looks_like_feed(text: str) -> bool:
         root = etree.fromstring(head, _XML_PARSER)
     except etree.XMLSyntaxError:
         return False
-    return root is not None and etree.QName(root).localname in _FEED_ROOTS
+    return root is not None and isinstance(root.tag, str) and root.tag.rpartition("}")[2].rpartition(":")[2] in _FEED_ROOTS
 
 
 def read_feed(text: str, name: str, encoding: str) -> list[Article]:
@@ -41,12 +41,15 @@ def read_feed(text: str, name: str, encoding: str) -> list[Article]:
     import feedparser
 
     # Bytes, never a str (which feedparser may take for a URL), with the charset we decoded.
-    parsed = feedparser.parse(
-        text.encode("utf-8"),
-        response_headers={"content-type": "application/xml; charset=utf-8"},
-        sanitize_html=False,
-        resolve_relative_uris=False,
-    )
+    try:
+        parsed = feedparser.parse(
+            text.encode("utf-8"),
+            response_headers={"content-type": "application/xml; charset=utf-8"},
+            sanitize_html=False,
+            resolve_relative_uris=False,
+        )
+    except (ValueError, OverflowError, LookupError) as error:  # its loose parser chokes on bad character references
+        raise InputError(f"cannot read the feed: {error}") from None
     if not parsed.entries:
         raise InputError("feed file with no items")
     channel = {
@@ -88,14 +91,15 @@ def _content(entry) -> str:
 def _entry_time(entry) -> datetime | None:
     """The item's publish (else update) time, keeping the offset the feed wrote."""
     for key in ("published", "updated", "created"):
-        raw = (entry.get(key) or "").strip()
+        # dict.get: feedparser's own get() maps "published" to "updated", with a deprecation warning
+        raw = (dict.get(entry, key) or "").strip()
         if not raw:
             continue
         for reader in (_rfc822, _iso):
             moment = reader(raw)
             if moment is not None:
                 return moment
-        parsed = entry.get(f"{key}_parsed")
+        parsed = dict.get(entry, f"{key}_parsed")
         if parsed:
             return datetime(*parsed[:6], tzinfo=UTC)
     return None

@@ -84,7 +84,7 @@ class _Renderer:
         return blocks
 
     def _flush(self, run: list[tuple], blocks: list[Block], kind: str | None) -> None:
-        if not run or (len(run) == 1 and run[0][1].isspace()):
+        if not run or (len(run) == 1 and run[0][0] == _TEXT and run[0][1].isspace()):
             return
         for markdown, text in serialize_inline(run):
             blocks.append(Block(_escape_block_starts(markdown), text, kind or "paragraph"))
@@ -336,7 +336,7 @@ def serialize_inline(tokens: list[tuple], in_table: bool = False) -> list[tuple[
         return [(escape_text(text, in_table), text)] if text else []
     result = []
     for paragraph in _paragraphs(tokens):
-        paragraph = _drop_empty_pairs(paragraph)
+        paragraph = _merge_touching_code(_drop_empty_pairs(paragraph))
         if not any(token[0] in (_TEXT, _IMAGE, _CODE) for token in paragraph):
             continue
         markdown = _to_markdown(paragraph, in_table)
@@ -490,10 +490,51 @@ def _strip_edge_spaces(tokens: list[tuple]) -> list[tuple]:
     return tokens
 
 
+def _merge_touching_code(tokens: list[tuple]) -> list[tuple]:
+    """Merge code spans that only emphasis delimiters separate, dropping that emphasis.
+
+    Otherwise their backtick fences would touch once a delimiter is dropped
+    (or even with it, `` `a`**`b` ``), and CommonMark would read one run of
+    backticks where two fences were meant: garbled code, or worse.
+    """
+    while True:
+        partner: dict[int, int] = {}
+        stack: list[int] = []
+        for index, token in enumerate(tokens):
+            if token[0] == _OPEN:
+                stack.append(index)
+            elif token[0] == _CLOSE:
+                opener = stack.pop()
+                partner[index], partner[opener] = opener, index
+        touching = _touching_code(tokens)
+        if touching is None:
+            return tokens
+        first, second = touching
+        dropped = {index for between in range(first + 1, second) for index in (between, partner[between])}
+        merged = (_CODE, tokens[first][1] + tokens[second][1])
+        tokens = [
+            merged if index == first else token for index, token in enumerate(tokens) if index not in dropped and index != second
+        ]
+
+
+def _touching_code(tokens: list[tuple]) -> tuple[int, int] | None:
+    last_code = None
+    for index, token in enumerate(tokens):
+        if token[0] == _CODE:
+            if last_code is not None:
+                return last_code, index
+            last_code = index
+        elif token[0] not in (_OPEN, _CLOSE):
+            last_code = None
+    return None
+
+
 def _to_markdown(tokens: list[tuple], in_table: bool) -> str:
     pieces: list[str] = []
-    delimiters: list[tuple[int, int]] = []
+    pairs: list[tuple[int, int]] = []
+    links: list[tuple[int, int]] = []
     stack: list[int] = []
+    link_stack: list[int] = []
     for token in tokens:
         kind = token[0]
         if kind == _TEXT:
@@ -503,12 +544,14 @@ def _to_markdown(tokens: list[tuple], in_table: bool) -> str:
             pieces.append(token[1])
         elif kind == _CLOSE:
             pieces.append(token[1])
-            delimiters.append((stack.pop(), len(pieces) - 1))
+            pairs.append((stack.pop(), len(pieces) - 1))
         elif kind == _LINK:
             if pieces and pieces[-1].endswith("!") and not pieces[-1].endswith("\\!"):
                 pieces[-1] = pieces[-1][:-1] + "\\!"
+            link_stack.append(len(pieces))
             pieces.append("[")
         elif kind == _END_LINK:
+            links.append((link_stack.pop(), len(pieces)))
             pieces.append(f"]({_destination(token[1])})")
         elif kind == _IMAGE:
             pieces.append(f"![{escape_text(token[1], in_table)}]({_destination(token[2])})")
@@ -516,54 +559,123 @@ def _to_markdown(tokens: list[tuple], in_table: bool) -> str:
             pieces.append(_code_span(token[1], in_table))
         elif kind == _BREAK:
             pieces.append("\\\n")
-    _drop_unparseable_emphasis(pieces, delimiters)
+    if pairs:
+        _drop_unparseable_emphasis(pieces, pairs, links)
     return "".join(pieces)
 
 
-def _drop_unparseable_emphasis(pieces: list[str], pairs: list[tuple[int, int]]) -> None:
-    """Blank delimiter pairs CommonMark would not read as emphasis; repeat until stable."""
-    changed = True
-    while changed:
-        changed = False
-        for opener, closer in pairs:
-            if not pieces[opener]:
-                continue
-            before, after_open = _char_before(pieces, opener), _char_after(pieces, opener)
-            before_close, after = _char_before(pieces, closer), _char_after(pieces, closer)
-            if not (_left_flanking(before, after_open) and _right_flanking(before_close, after)):
-                pieces[opener] = pieces[closer] = ""
-                changed = True
+def _drop_unparseable_emphasis(pieces: list[str], pairs: list[tuple[int, int]], links: list[tuple[int, int]]) -> None:
+    """Blank delimiter pairs until CommonMark would leave no asterisk of ours as text.
+
+    Whether `*`/`**` become emphasis depends on their neighbours (flanking),
+    on adjacent delimiters merging into runs and on the rule of three, so the
+    check runs CommonMark's own delimiter algorithm over the pieces, once for
+    each spec version's idea of punctuation. A pair with a delimiter left
+    over is blanked, and the check runs again.
+    """
+    partner = {opener: closer for opener, closer in pairs} | {closer: opener for opener, closer in pairs}
+    while True:
+        leftover = _literal_delimiters(pieces, partner, links, _is_punctuation_030) | _literal_delimiters(
+            pieces, partner, links, _is_punctuation_031
+        )
+        if not leftover:
+            return
+        for index in leftover:
+            pieces[index] = pieces[partner[index]] = ""
 
 
-def _char_before(pieces: list[str], index: int) -> str:
-    for piece in reversed(pieces[:index]):
-        if piece:
-            return piece[-1]
-    return " "
+class _Run:
+    """A run of `*` as CommonMark sees it: made of one or more of our delimiter pieces."""
+
+    __slots__ = ("can_close", "can_open", "end", "length", "pieces", "start")
+
+    def __init__(self, pieces: list[tuple[int, int]], before: str, after: str, punctuation) -> None:
+        self.pieces = pieces
+        self.length = sum(length for _, length in pieces)
+        self.start, self.end = 0, self.length
+        self.can_open = _left_flanking(before, after, punctuation)
+        self.can_close = _right_flanking(before, after, punctuation)
 
 
-def _char_after(pieces: list[str], index: int) -> str:
-    for piece in pieces[index + 1 :]:
-        if piece:
-            return piece[0]
-    return " "
+def _literal_delimiters(pieces: list[str], partner: dict[int, int], links: list[tuple[int, int]], punctuation) -> set[int]:
+    """Indexes of our delimiter pieces CommonMark would leave (partly) as literal asterisks."""
+    runs: list[_Run] = []
+    run: list[tuple[int, int]] = []
+    before = " "
+    for index, piece in enumerate(pieces):
+        if not piece:
+            continue
+        if index in partner:
+            run.append((index, len(piece)))
+            continue
+        if run:
+            runs.append(_Run(run, before, piece[0], punctuation))
+            run = []
+        before = piece[-1]
+    if run:
+        runs.append(_Run(run, before, " ", punctuation))
+    # A link's text is an inline context of its own: its delimiters pair up among themselves first.
+    outside = runs
+    for first, last in links:
+        inside = [r for r in outside if first < r.pieces[0][0] < last]
+        if inside:
+            _process_emphasis(inside)
+            outside = [r for r in outside if not first < r.pieces[0][0] < last]
+    _process_emphasis(outside)
+    leftover: set[int] = set()
+    for r in runs:
+        offset = 0
+        for index, length in r.pieces:
+            if offset < r.end and offset + length > r.start:
+                leftover.add(index)
+            offset += length
+    return leftover
 
 
-def _is_punctuation(char: str) -> bool:
-    """Punctuation under both CommonMark 0.30 (P*) and 0.31 (P* and S*), to satisfy either."""
-    return unicodedata.category(char)[0] in "PS" or (char.isascii() and not char.isalnum() and not char.isspace())
+def _process_emphasis(runs: list[_Run]) -> None:
+    """CommonMark's "process emphasis" over runs of `*`, consuming what pairs up."""
+    removed: set[int] = set()
+    for closer_index, closer in enumerate(runs):
+        while closer.can_close and closer.end > closer.start:
+            opener_index = None
+            for candidate in range(closer_index - 1, -1, -1):
+                opener = runs[candidate]
+                if candidate in removed or not opener.can_open or opener.end <= opener.start:
+                    continue
+                both = opener.can_close or closer.can_open
+                if both and (opener.length + closer.length) % 3 == 0 and not (opener.length % 3 == 0 and closer.length % 3 == 0):
+                    continue
+                opener_index = candidate
+                break
+            if opener_index is None:
+                break
+            opener = runs[opener_index]
+            used = 2 if opener.end - opener.start >= 2 and closer.end - closer.start >= 2 else 1
+            opener.end -= used
+            closer.start += used
+            removed.update(range(opener_index + 1, closer_index))
 
 
-def _left_flanking(before: str, after: str) -> bool:
+def _is_punctuation_030(char: str) -> bool:
+    """CommonMark 0.30: Unicode P* categories and ASCII punctuation."""
+    return unicodedata.category(char)[0] == "P" or (char.isascii() and not char.isalnum() and not char.isspace())
+
+
+def _is_punctuation_031(char: str) -> bool:
+    """CommonMark 0.31: Unicode P* and S* categories (ASCII punctuation is in them)."""
+    return unicodedata.category(char)[0] in "PS"
+
+
+def _left_flanking(before: str, after: str, punctuation) -> bool:
     if after.isspace():
         return False
-    return not _is_punctuation(after) or before.isspace() or _is_punctuation(before)
+    return not punctuation(after) or before.isspace() or punctuation(before)
 
 
-def _right_flanking(before: str, after: str) -> bool:
+def _right_flanking(before: str, after: str, punctuation) -> bool:
     if before.isspace():
         return False
-    return not _is_punctuation(before) or after.isspace() or _is_punctuation(after)
+    return not punctuation(before) or after.isspace() or punctuation(after)
 
 
 def escape_text(text: str, in_table: bool = False) -> str:

@@ -18,7 +18,7 @@ from html.parser import HTMLParser
 from lxml import etree
 
 from .article import Article, InputError
-from .tree import BLOCK_TAGS, unwrap
+from .tree import BLOCK_TAG_NAMES, BLOCK_TAGS, unwrap
 
 PARSER = etree.HTMLParser(encoding="utf-8", remove_comments=True, remove_pis=True, no_network=True, default_doctype=False)
 
@@ -48,8 +48,8 @@ def parse(article: Article) -> None:
         body = etree.SubElement(root, "body")
     for element in list(body.iter(*_VOID_UNKNOWN_TO_LIBXML2)):
         unwrap(element)
-    for element in list(body.iter()):
-        if element.tag in BLOCK_TAGS:
+    for element in list(body.iter(*BLOCK_TAG_NAMES)):
+        if len(element):
             wrap_loose_inline(element)
     article.tree = body
 
@@ -154,13 +154,13 @@ def _readability_article(html: str) -> str:
 def wrap_loose_inline(container: etree._Element) -> None:
     """Wrap runs of text and inline elements that sit beside blocks into <p> elements."""
     children = list(container)
-    if not any(child.tag in BLOCK_TAGS for child in children if isinstance(child.tag, str)):
+    if not any(child.tag in BLOCK_TAGS for child in children):
         return
     run: list[etree._Element] = []
     lead_text = container.text
     container.text = None
     for child in children:
-        if isinstance(child.tag, str) and child.tag in BLOCK_TAGS:
+        if child.tag in BLOCK_TAGS:
             _flush_run(container, lead_text, run, before=child)
             lead_text, child.tail = child.tail, None
             run = []

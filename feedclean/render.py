@@ -24,6 +24,8 @@ SUFFIXES = {"md": ".md", "json": ".json"}
 
 # Characters YAML either forbids in a document or reads as line breaks; JSON leaves them raw.
 _YAML_UNSAFE = re.compile("[\x7f-\x9f\u2028\u2029\ufeff\ufffe\uffff\ud800-\udfff]")
+# A string without these needs no escaping at all inside double quotes.
+_NEEDS_ESCAPE = re.compile('["\\\\\x00-\x1f\x7f-\x9f\u2028\u2029\ufeff\ufffe\uffff\ud800-\udfff]')
 
 
 def render(article: Article, output_format: str) -> str:
@@ -83,5 +85,7 @@ def yaml_scalar(value: Any) -> str:
         return "true" if value else "false"
     if isinstance(value, int):
         return str(value)
+    if _NEEDS_ESCAPE.search(value) is None:
+        return f'"{value}"'
     quoted = json.dumps(str(value), ensure_ascii=False)
     return _YAML_UNSAFE.sub(lambda match: f"\\u{ord(match.group()):04x}", quoted)

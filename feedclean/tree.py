@@ -57,7 +57,7 @@ BLOCK_TAGS = frozenset(
 )
 
 
-_BLOCK_TAG_NAMES = tuple(sorted(BLOCK_TAGS))
+BLOCK_TAG_NAMES = tuple(sorted(BLOCK_TAGS))
 
 
 def raw_text(element: etree._Element) -> str:
@@ -138,7 +138,7 @@ def is_attached(element: etree._Element, root: etree._Element) -> bool:
 
 def leaf_blocks(root: etree._Element) -> list[etree._Element]:
     """Blocks without blocks inside, in document order: the paragraphs a reader sees."""
-    blocks = [block for block in root.iter(*_BLOCK_TAG_NAMES) if block is not root]
+    blocks = [block for block in root.iter(*BLOCK_TAG_NAMES) if block is not root]
     holders: set[etree._Element] = set()
     for block in blocks:
         for ancestor in block.iterancestors():
