@@ -72,6 +72,7 @@ LABEL_MAX_CHARS = 30
 WIDGET_MAX_CHARS = 300
 # Attributes that lazy-loading pages use for the real image, best first.
 _LAZY_SOURCES = ("data-src", "data-original", "data-lazy-src", "data-url", "data-srcset", "srcset")
+_REPLACED_BY_SRC = ("sizes", *_LAZY_SOURCES)
 _HIDDEN_STYLES = ("display:none", "visibility:hidden")
 _KEEP_WHEN_EMPTY = frozenset(("br", "hr", "img", "td", "th", "tr", "body"))
 _ATTRIBUTED_OR_CUSTOM = etree.XPath("descendant::*[@* or contains(local-name(), '-')]")
@@ -204,9 +205,11 @@ def _fix_image(image: etree._Element, base: str | None, site: SiteRules, trace: 
         _note(trace, "image", excerpt(image) if chosen is None else f"<img> {chosen[:80]}", reason)
         remove(image)
         return
-    for name in ("srcset", "sizes", *_LAZY_SOURCES):
-        image.attrib.pop(name, None)
-    image.set("src", url)
+    attributes = image.attrib
+    for name in _REPLACED_BY_SRC:
+        if name in attributes:
+            del attributes[name]
+    attributes["src"] = url
 
 
 def _image_source(image: etree._Element) -> tuple[str | None, str]:
@@ -362,7 +365,7 @@ def _remove_text_blocks(body: etree._Element, site: SiteRules, trace: Trace | No
     """Remove leaf blocks whose whole text is a promo, video fallback or proxy footer."""
     neighbours: list[etree._Element] = []
     for block in leaf_blocks(body):
-        text = " ".join("".join(block.itertext()).split())
+        text = text_of(block)
         if not text or len(text) > WIDGET_MAX_CHARS * 2:
             continue
         hit = site.strip_text.match(text)

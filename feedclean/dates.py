@@ -8,6 +8,7 @@ day/month reading that lands in the future is dropped in favour of the other.
 
 from __future__ import annotations
 
+import re
 import warnings
 from collections.abc import Iterator
 from datetime import UTC, datetime, tzinfo
@@ -22,12 +23,17 @@ ZONE_ABBREVIATIONS = {
     "MSK": 10800, "EST": -18000, "EDT": -14400, "CDT": -18000, "MST": -25200, "MDT": -21600,
     "PST": -28800, "PDT": -25200, "JST": 32400, "KST": 32400, "HKT": 28800, "SGT": 28800,
 }  # fmt: skip
+# strptime's own patterns for the numeric directives (Lib/_strptime.py).
+_NUMERIC_DIRECTIVES = {
+    "Y": r"\d\d\d\d", "y": r"\d\d", "m": r"1[0-2]|0[1-9]|[1-9]", "d": r"3[01]|[12]\d|0[1-9]|[1-9]| [1-9]",
+    "H": r"2[0-3]|[0-1]\d|\d", "M": r"[0-5]\d|\d", "S": r"6[0-1]|[0-5]\d|\d", "f": r"[0-9]{1,6}",
+}  # fmt: skip
 # CJK date markers as the separators dateutil knows ("2024年4月3日 10时30分").
 _CJK_DATE_MARKS = str.maketrans({"年": "-", "月": "-", "日": " ", "时": ":", "時": ":", "点": ":", "分": " ", "秒": " "})
 
 
 def parse_date_line(
-    text: str, formats: tuple[str, ...], zone: tzinfo | None, fetched: datetime | None
+    text: str, formats: tuple[DateFormat, ...], zone: tzinfo | None, fetched: datetime | None
 ) -> tuple[datetime, str] | None:
     """The moment a date-only text names and how it was read, or None if it is not (only) a plausible date."""
     text = text.strip()
@@ -53,18 +59,85 @@ def parse_iso(text: str, zone: tzinfo | None) -> datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=zone or UTC)
 
 
-def _exact_readings(text: str, formats: tuple[str, ...], zone: tzinfo) -> Iterator[tuple[datetime, str]]:
-    for pattern in formats:
-        try:
-            moment = datetime.strptime(text, pattern)
-        except ValueError:
+def _exact_readings(text: str, formats: tuple[DateFormat, ...], zone: tzinfo) -> Iterator[tuple[datetime, str]]:
+    for date_format in formats:
+        moment = date_format.read(text)
+        if moment is None:
             continue
         if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=UTC if pattern.endswith("Z") else zone)
-        yield moment, f"date_format {pattern!r}"
+            moment = moment.replace(tzinfo=UTC if date_format.pattern.endswith("Z") else zone)
+        yield moment, f"date_format {date_format.pattern!r}"
     iso = parse_iso(text, zone)
     if iso is not None:
         yield iso, "ISO 8601"
+
+
+class DateFormat:
+    """A `strptime` format from the rules, compiled once into a regular expression.
+
+    `datetime.strptime` re-reads the locale and re-assembles its result in
+    Python on every call; the numeric directives dates lines use are read
+    here with one match. A format with any other directive goes to strptime.
+    """
+
+    __slots__ = ("_regex", "pattern")
+
+    def __init__(self, pattern: str) -> None:
+        self.pattern = pattern
+        self._regex = _compile_numeric_format(pattern)
+
+    def read(self, text: str) -> datetime | None:
+        """The naive (or, for %z, aware) time `text` gives in this format, or None."""
+        if self._regex is None:
+            try:
+                return datetime.strptime(text, self.pattern)
+            except ValueError:
+                return None
+        match = self._regex.fullmatch(text)
+        if match is None:
+            return None
+        fields = match.groupdict()
+        year = fields["Y"] or fields["y"] or "1900"
+        if len(year) == 2:
+            year = ("19" if int(year) >= 69 else "20") + year
+        fraction = fields["f"] or "0"
+        try:
+            return datetime(
+                int(year), int(fields["m"] or 1), int(fields["d"] or 1), int(fields["H"] or 0),
+                int(fields["M"] or 0), int(fields["S"] or 0), int(fraction.ljust(6, "0")),
+            )  # fmt: skip
+        except ValueError:
+            return None
+
+
+def _compile_numeric_format(pattern: str) -> re.Pattern[str] | None:
+    """The regular expression `strptime` would build for `pattern`, or None if it uses other directives."""
+    pieces = []
+    used = set()
+    position = 0
+    while position < len(pattern):
+        char = pattern[position]
+        if char == "%":
+            directive = pattern[position + 1 : position + 2]
+            if directive == "%":
+                pieces.append("%")
+            elif directive in _NUMERIC_DIRECTIVES and directive not in used and not (directive in "Yy" and used & {"Y", "y"}):
+                used.add(directive)
+                pieces.append(f"(?P<{directive}>{_NUMERIC_DIRECTIVES[directive]})")
+            else:
+                return None
+            position += 2
+        elif char.isspace():
+            while position < len(pattern) and pattern[position].isspace():
+                position += 1
+            pieces.append(r"\s+")
+        else:
+            pieces.append(re.escape(char))
+            position += 1
+    for name in _NUMERIC_DIRECTIVES:
+        if name not in used:
+            pieces.append(f"(?P<{name}>)?")
+    return re.compile("".join(pieces), re.IGNORECASE)
 
 
 def _dateutil_readings(text: str, zone: tzinfo) -> Iterator[datetime]:

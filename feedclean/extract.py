@@ -51,7 +51,7 @@ def extract(article: Article, site: SiteRules) -> None:
     body = article.tree
     leaves = [block for block in leaf_blocks(body) if block.tag != "hr"]
     if article.published is not None:
-        _found(article.trace, "published", isoformat(article.published), "feed item date")
+        _found(article.trace, "published", article.published, "feed item date")
     published = _take_date_line(article, leaves, site)
     article.published = article.published or published
     article.rights = _take_rights(article, leaves, site)
@@ -68,7 +68,7 @@ def extract(article: Article, site: SiteRules) -> None:
     identity = article.canonical_url or f"{article.title}\n{text}"
     article.id = hashlib.sha256(identity.encode("utf-8", "surrogatepass")).hexdigest()[:16]
     if article.fetched is not None:
-        _found(article.trace, "fetched", isoformat(article.fetched), "dump header <!--…--> comment")
+        _found(article.trace, "fetched", article.fetched, "dump header <!--…--> comment")
 
 
 def _take_date_line(article: Article, leaves: list[etree._Element], site: SiteRules) -> datetime | None:
@@ -80,8 +80,9 @@ def _take_date_line(article: Article, leaves: list[etree._Element], site: SiteRu
         reading = parse_date_line(text, site.date_formats, site.timezone, article.fetched)
         if reading is not None:
             moment, how = reading
-            zone = site.timezone.key if site.timezone else "UTC"
-            _found(article.trace, "published", isoformat(moment), f"date line {text!r} read as {how}, zone {zone}")
+            if article.trace is not None:
+                zone = site.timezone.key if site.timezone else "UTC"
+                _found(article.trace, "published", moment, f"date line {text!r} read as {how}, zone {zone}")
             remove(block)
             leaves.remove(block)
             return moment
@@ -96,7 +97,7 @@ def _page_time(article: Article, site: SiteRules) -> datetime | None:
     for value, source in candidates:
         moment = parse_iso(value or "", site.timezone)
         if moment is not None and (article.fetched is None or moment <= article.fetched):
-            _found(article.trace, "published", isoformat(moment), source)
+            _found(article.trace, "published", moment, source)
             return moment
     return None
 
@@ -262,6 +263,6 @@ def _source(article: Article, site: SiteRules) -> Source:
     return Source(name=name, domain=domain)
 
 
-def _found(trace: Trace | None, key: str, value: str, source: str) -> None:
+def _found(trace: Trace | None, key: str, value: str | datetime, source: str) -> None:
     if trace is not None:
-        trace.found(key, value, source)
+        trace.found(key, isoformat(value) if isinstance(value, datetime) else value, source)

@@ -19,14 +19,22 @@ from .read import plain_title
 
 _FEED_ROOTS = frozenset(("rss", "RDF", "feed"))
 _SNIFF_CHARS = 4096
+_MAX_NAME_CHARS = 40
 # Reads only the opening of a document to name its root; never loads a DTD or an entity.
 _XML_PARSER = etree.XMLParser(encoding="utf-8", recover=True, resolve_entities=False, no_network=True, load_dtd=False)
 
 
 def looks_like_feed(text: str) -> bool:
-    """Whether the text is an RSS or Atom document: its root element, read by an XML parser, says so."""
-    start = text.lstrip()[:200]
-    if not start.startswith(("<?xml", "<rss", "<feed", "<rdf:RDF", "<!--")):
+    """Whether the text is an RSS or Atom document: its root element, read by an XML parser, says so.
+
+    The root's name is peeked at first, past the prolog (declaration, comments,
+    doctype), so a dump (which starts with a comment too) costs no XML parse.
+    """
+    start = _after_prolog(text)
+    name_end = start + 1
+    while name_end < len(text) and name_end - start < _MAX_NAME_CHARS and (text[name_end].isalnum() or text[name_end] in "_:.-"):
+        name_end += 1
+    if not text.startswith("<", start) or text[start + 1 : name_end].rpartition(":")[2] not in _FEED_ROOTS:
         return False
     head = text.lstrip()[:_SNIFF_CHARS].encode("utf-8", "replace")
     try:
@@ -34,6 +42,31 @@ def looks_like_feed(text: str) -> bool:
     except etree.XMLSyntaxError:
         return False
     return root is not None and isinstance(root.tag, str) and root.tag.rpartition("}")[2].rpartition(":")[2] in _FEED_ROOTS
+
+
+def _after_prolog(text: str) -> int:
+    """Where the first element starts: past whitespace, `<?…?>`, comments and `<!DOCTYPE …>`
+    (an internal subset in brackets included)."""
+    position = 0
+    while position < _SNIFF_CHARS:
+        while position < len(text) and text[position].isspace():
+            position += 1
+        if text.startswith("<?", position):
+            end, closer = text.find("?>", position), "?>"
+        elif text.startswith("<!--", position):
+            end, closer = text.find("-->", position + 4), "-->"
+        elif text.startswith("<!", position):
+            end, closer = text.find(">", position), ">"
+            bracket = text.find("[", position, end) if end != -1 else -1
+            if bracket != -1:
+                close = text.find("]", bracket)
+                end = text.find(">", close) if close != -1 else -1
+        else:
+            return position
+        if end == -1:
+            return position
+        position = end + len(closer)
+    return position
 
 
 def read_feed(text: str, name: str, encoding: str) -> list[Article]:

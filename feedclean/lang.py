@@ -75,10 +75,11 @@ def detect_language(text: str) -> str | None:
     if len(other) < _MIN_LETTERS // 2 or len(other) * 4 < len(sample):
         return _latin_language(_WORD.findall(sample.lower()))
     han = "".join(_HAN.findall(other))
-    kana = _letters(_KANA, other)
+    rest = len(other) - len(han)
+    kana = _letters(_KANA, other) if rest >= _MIN_LETTERS // 4 else 0
     if kana >= _MIN_LETTERS // 4 and kana * 10 >= len(han):
         return "ja"
-    if _letters(_HANGUL, other) >= _MIN_LETTERS // 2:
+    if rest >= _MIN_LETTERS // 2 and _letters(_HANGUL, other) >= _MIN_LETTERS // 2:
         return "ko"
     if len(han) >= _MIN_LETTERS // 2:
         return chinese_variant(han)

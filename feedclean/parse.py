@@ -18,7 +18,7 @@ from html.parser import HTMLParser
 from lxml import etree
 
 from .article import Article, InputError
-from .tree import BLOCK_TAG_NAMES, BLOCK_TAGS, unwrap
+from .tree import BLOCK_TAGS, block_descendants, unwrap
 
 PARSER = etree.HTMLParser(encoding="utf-8", remove_comments=True, remove_pis=True, no_network=True, default_doctype=False)
 
@@ -48,10 +48,19 @@ def parse(article: Article) -> None:
         body = etree.SubElement(root, "body")
     for element in list(body.iter(*_VOID_UNKNOWN_TO_LIBXML2)):
         unwrap(element)
-    for element in list(body.iter(*BLOCK_TAG_NAMES)):
-        if len(element):
-            wrap_loose_inline(element)
+    for container in _block_containers(body):
+        wrap_loose_inline(container)
     article.tree = body
+
+
+def _block_containers(body: etree._Element) -> list[etree._Element]:
+    """Blocks that hold blocks: the only places loose inline content can sit beside a block."""
+    containers: dict[etree._Element, None] = {}
+    for block in block_descendants(body):
+        parent = block.getparent()
+        if parent.tag in BLOCK_TAGS:
+            containers[parent] = None
+    return list(containers)
 
 
 def _parse_html(html: str) -> etree._Element:

@@ -21,6 +21,7 @@ from cssselect import parse as parse_css
 from cssselect.parser import Class, Element
 from lxml import etree
 
+from .dates import DateFormat
 from .urls import PatternTable
 
 BUILTIN_ORIGIN = "built-in"
@@ -93,7 +94,7 @@ class SiteRules:
                     merged[key].extend((item, rule.origin) for item in value)
         self.name: str | None = scalars.get("name")
         self.timezone: ZoneInfo | None = ZoneInfo(scalars["timezone"]) if "timezone" in scalars else None
-        self.date_formats: tuple[str, ...] = tuple(item for item, _ in merged["date_format"])
+        self.date_formats = tuple(DateFormat(item) for item, _ in merged["date_format"])
         self.proxies: dict[str, str] = {item["host"].removeprefix("www."): item["param"] for item, _ in merged["unwrap"]}
         self.rewrites = [
             Rewrite(re.compile(item["pattern"]), _to_template(item["replace"]), origin)

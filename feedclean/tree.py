@@ -57,11 +57,10 @@ BLOCK_TAGS = frozenset(
 )
 
 
-BLOCK_TAG_NAMES = tuple(sorted(BLOCK_TAGS))
-
-
 def raw_text(element: etree._Element) -> str:
     """All the text inside `element` (not its tail), serialised by libxml2 rather than joined in Python."""
+    if not len(element):
+        return element.text or ""
     return etree.tostring(element, method="text", encoding=str, with_tail=False)
 
 
@@ -137,12 +136,24 @@ def is_attached(element: etree._Element, root: etree._Element) -> bool:
 
 
 def leaf_blocks(root: etree._Element) -> list[etree._Element]:
-    """Blocks without blocks inside, in document order: the paragraphs a reader sees."""
-    blocks = [block for block in root.iter(*BLOCK_TAG_NAMES) if block is not root]
-    holders: set[etree._Element] = set()
-    for block in blocks:
-        for ancestor in block.iterancestors():
-            if ancestor in holders:
-                break
-            holders.add(ancestor)
-    return [block for block in blocks if block not in holders]
+    """Blocks without blocks inside, in document order: the paragraphs a reader sees.
+
+    In document order a block's first block descendant, if it has one, comes
+    right after it; so a block is a leaf unless the next block is inside it.
+    """
+    blocks = block_descendants(root)
+    leaves = []
+    for index, block in enumerate(blocks, 1):
+        if index < len(blocks):
+            ancestor = blocks[index].getparent()
+            while ancestor is not None and ancestor is not block and ancestor is not root:
+                ancestor = ancestor.getparent()
+            if ancestor is block:
+                continue
+        leaves.append(block)
+    return leaves
+
+
+def block_descendants(root: etree._Element) -> list[etree._Element]:
+    """The blocks under `root`, in document order (filtered here: lxml's many-tag matching is slower)."""
+    return [element for element in root.iterdescendants() if element.tag in BLOCK_TAGS]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from urllib.parse import parse_qsl, unquote, urljoin, urlsplit, urlunsplit
+from urllib.parse import unquote, urljoin
 
 # Schemes a link in the output may use; anything else (javascript:, vbscript:,
 # data:, file: …) is active content or a local resource and is dropped.
@@ -24,6 +24,8 @@ _URL_EDGE_CHARS = " "
 _PROXY_UNWRAP_DEPTH = 4
 _SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*):")
 _UNSAFE_IN_URL = re.compile(r"[\x00-\x20\"<>`\x7f]")
+# Scheme, authority, path and query of an absolute URL (RFC 3986, appendix B), without urlsplit's overhead.
+_ABSOLUTE_URL = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://([^/?#]*)([^?#]*)(?:\?([^#]*))?")
 # Host and path of an absolute or scheme-relative URL, without urlsplit's overhead.
 _HOST_PATH = re.compile(r"(?:[A-Za-z][A-Za-z0-9+.-]*:)?//(?:[^/?#@]*@)?([^/?#:]*)(?::\d*)?([^?#]*)(?:\?([^#]*))?")
 
@@ -91,14 +93,13 @@ def unwrap_proxy_url(url: str, proxies: Mapping[str, str]) -> str:
 
 
 def _proxied_url(url: str, proxies: Mapping[str, str]) -> str | None:
-    param = proxies.get(host_of(url if "//" in url[:12] else "//" + url))
+    match = _HOST_PATH.match(url if "//" in url[:12] else "//" + url)
+    if match is None:
+        return None
+    param = proxies.get(match.group(1).lower().removeprefix("www."))
     if param is None:
         return None
-    try:
-        parts = urlsplit(url if url_scheme(url) or url.startswith("//") else "//" + url)
-    except ValueError:
-        return None
-    inner = next((v for k, v in parse_qsl(parts.query) if k == param), "").strip()
+    inner = query_value(match.group(3) or "", param).strip()
     while "%" in inner[:12] and url_scheme(inner) is None and not inner.startswith("//"):
         decoded = unquote(inner)
         if decoded == inner:
@@ -117,28 +118,42 @@ def _proxied_url(url: str, proxies: Mapping[str, str]) -> str | None:
     return inner
 
 
+def query_value(query: str, name: str) -> str:
+    """The first non-empty value of `name` in a query string, decoded as `parse_qsl` would."""
+    for piece in query.split("&"):
+        key, equals, value = piece.partition("=")
+        if equals and value and unquote(key.replace("+", " ")) == name:
+            return unquote(value.replace("+", " "))
+    return ""
+
+
 def canonical_url(url: str, tracking: frozenset[str], tracking_prefixes: tuple[str, ...]) -> str:
     """The article URL without tracking parameters or fragment, other parameters untouched.
 
     The query is filtered piece by piece rather than re-encoded, so whatever
     encoding the publisher used for the rest survives byte for byte.
     """
-    try:
-        parts = urlsplit(url)
-    except ValueError:
+    match = _ABSOLUTE_URL.match(url)
+    if match is None:
+        return url
+    scheme, netloc, path, query = match.group(1).lower(), match.group(2), match.group(3), match.group(4) or ""
+    if ("[" in netloc) != ("]" in netloc):
         return url
     kept = [
         piece
-        for piece in parts.query.split("&")
+        for piece in query.split("&")
         if piece and not _is_tracking(unquote(piece.partition("=")[0]), tracking, tracking_prefixes)
     ]
-    netloc = parts.netloc.lower() if "@" not in parts.netloc else parts.netloc
-    if netloc.endswith(":443") and parts.scheme.lower() == "https":
+    if "@" not in netloc:
+        netloc = netloc.lower()
+    if netloc.endswith(":443") and scheme == "https":
         netloc = netloc[:-4]
-    elif netloc.endswith(":80") and parts.scheme.lower() == "http":
+    elif netloc.endswith(":80") and scheme == "http":
         netloc = netloc[:-3]
-    path = parts.path or ("/" if netloc else "")
-    return percent_encode_unsafe(urlunsplit((parts.scheme.lower(), netloc, path, "&".join(kept), "")))
+    canonical = f"{scheme}://{netloc}{path or '/'}"
+    if kept:
+        canonical += "?" + "&".join(kept)
+    return percent_encode_unsafe(canonical)
 
 
 def _is_tracking(name: str, tracking: frozenset[str], prefixes: tuple[str, ...]) -> bool:
