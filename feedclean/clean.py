@@ -10,11 +10,14 @@ stray share link or a sentence about RSS stays.
 
 from __future__ import annotations
 
+import re
+
 from lxml import etree
 
 from .article import Article, Trace
+from .lang import detect_language
 from .rules import SiteRules, normalize_label
-from .tree import BLOCK_TAGS, excerpt, is_attached, leaf_blocks, remove, text_of, visible_length
+from .tree import BLOCK_TAGS, block_descendants, excerpt, is_attached, remove, text_of, visible_length
 from .urls import (
     IMAGE_SCHEMES,
     LINK_SCHEMES,
@@ -70,10 +73,17 @@ ACTIVE_TAGS = (
 # most WIDGET_MAX_CHARS of text.
 LABEL_MAX_CHARS = 30
 WIDGET_MAX_CHARS = 300
+# strip_text rules only look at blocks with at most this much text.
+TEXT_RULE_MAX_CHARS = 600
 # Attributes that lazy-loading pages use for the real image, best first.
-_LAZY_SOURCES = ("data-src", "data-original", "data-lazy-src", "data-url", "data-srcset", "srcset")
-_REPLACED_BY_SRC = ("sizes", *_LAZY_SOURCES)
-_HIDDEN_STYLES = ("display:none", "visibility:hidden")
+_LAZY_SOURCES = ("data-src", "data-original", "data-lazy-src", "data-url")
+_SRCSETS = ("data-srcset", "srcset")
+_REPLACED_BY_SRC = ("sizes", *_LAZY_SOURCES, *_SRCSETS)
+_HIDDEN = frozenset((("display", "none"), ("visibility", "hidden")))
+# Text that only separates links in a row: punctuation, symbols, spaces.
+_SEPARATORS = re.compile(r"[\W_]*")
+# A first path segment that names a language (zh, en, pt-br), as publishers' URLs do.
+_LANGUAGE_SEGMENT = re.compile(r"[a-z]{2,3}(?:-[a-z0-9]{2,8})*", re.IGNORECASE)
 _KEEP_WHEN_EMPTY = frozenset(("br", "hr", "img", "td", "th", "tr", "body"))
 _ATTRIBUTED_OR_CUSTOM = etree.XPath("descendant::*[@* or contains(local-name(), '-')]")
 
@@ -87,7 +97,7 @@ def clean(article: Article, site: SiteRules) -> None:
             if not any(ancestor.tag in ACTIVE_TAGS for ancestor in element.iterancestors()):
                 trace.remove("active content", excerpt(element), f"<{element.tag}> is never article content")
     etree.strip_elements(body, *ACTIVE_TAGS, with_tail=False)
-    found = _scan(body, article.url, site, trace)
+    found = _scan(article, site)
     neighbours = _remove_link_widgets(body, found.share, found.footer, site, trace)
     for element in found.stripped:
         if is_attached(element, body):
@@ -113,29 +123,30 @@ class _Found:
         self.marked: list[etree._Element] = []
 
 
-def _scan(body: etree._Element, base: str | None, site: SiteRules, trace: Trace | None) -> _Found:
+def _scan(article: Article, site: SiteRules) -> _Found:
     """Make image and link URLs final, and collect what the rules point at.
 
     Only elements with attributes or custom tag names can be links, widgets
     or class-selected; libxml2 finds those, so Python never visits the many
     bare <p>, <strong> and <em>.
     """
+    body, base, trace = article.tree, article.url, article.trace
     found = _Found()
     for image in list(body.iter("img")):
         _fix_image(image, base, site, trace)
-    article_path_1 = _first_path_segment(base)
+    placeholders = _Placeholders(article)
     strip = site.strip
-    complex_strip = strip.complex_matches(body)
     if strip.tags:
         found.stripped.extend(body.iter(*strip.tags))
+    found.stripped.extend(strip.complex_elements(body))
     markers = site.widget_markers
     for element in _ATTRIBUTED_OR_CUSTOM(body):
         tag = element.tag
         if tag == "a":
-            _fix_link(element, base, site, article_path_1, trace, found)
+            _fix_link(element, base, site, placeholders, trace, found)
         elif tag == "img":
             continue
-        if strip.matches(element, complex_strip):
+        if strip.matches_class(element):
             found.stripped.append(element)
         elif markers and _is_marked(element, tag, markers):
             found.marked.append(element)
@@ -150,12 +161,12 @@ def _is_marked(element: etree._Element, tag: str, markers: frozenset[str]) -> bo
 
 
 def _fix_link(
-    element: etree._Element, base: str | None, site: SiteRules, article_path_1: str, trace: Trace | None, found: _Found
+    element: etree._Element, base: str | None, site: SiteRules, placeholders: _Placeholders, trace: Trace | None, found: _Found
 ) -> None:
     href = element.get("href")
     if href is None:
         return
-    url = percent_encode_unsafe(_final_url(tidy_url(href), base, site, article_path_1, trace))
+    url = percent_encode_unsafe(_final_url(tidy_url(href), base, site, placeholders, trace))
     pattern = site.share_links.match(url)
     if pattern is not None:
         found.share.append((element, site.describe("share_links", pattern)))
@@ -169,18 +180,54 @@ def _fix_link(
     element.set("href", url)
 
 
-def _final_url(url: str, base: str | None, site: SiteRules, article_path_1: str, trace: Trace | None) -> str:
+def _final_url(url: str, base: str | None, site: SiteRules, placeholders: _Placeholders, trace: Trace | None) -> str:
+    """The link made absolute, unwrapped, and rewritten by each rewrite_links rule that matches, in turn."""
     url = _unwrapped(absolutize(url, base), "href", site, trace)
     for rewrite in site.rewrites:
         match = rewrite.pattern.search(url)
-        if match:
-            groups = [match.group(0), *(group or "" for group in match.groups())]
-            rewritten = rewrite.replace.format(*groups, article_path_1=article_path_1) + url[match.end() :]
-            if trace is not None:
-                trace.rewrite("href", url, rewritten, site.describe("rewrite_links", rewrite.pattern.pattern))
-            url = rewritten
-            break
+        if match is None:
+            continue
+        placeholders.update({f"g{number}": group or "" for number, group in enumerate((match.group(0), *match.groups()))})
+        try:
+            replacement = rewrite.replace.format_map(placeholders)
+        except KeyError as missing:
+            _note(trace, "rewrite skipped", url, f"{site.describe('rewrite_links', rewrite.pattern.pattern)}: no {missing}")
+            continue
+        rewritten = url[: match.start()] + replacement + url[match.end() :]
+        if trace is not None:
+            trace.rewrite("href", url, rewritten, site.describe("rewrite_links", rewrite.pattern.pattern))
+        url = rewritten
     return url
+
+
+class _Placeholders(dict):
+    """The fields a rewrite_links replacement can name: its match's groups (g1 …), and the
+    article's first path segment and language, worked out only when a replacement asks."""
+
+    def __init__(self, article: Article) -> None:
+        super().__init__()
+        self._article = article
+
+    def __missing__(self, key: str) -> str:
+        if key == "article_path_1":
+            value = _first_path_segment(self._article.url)
+        elif key == "article_lang":
+            value = _article_language(self._article)
+        else:
+            raise KeyError(key)
+        if not value:
+            raise KeyError(key)
+        self[key] = value
+        return value
+
+
+def _article_language(article: Article) -> str:
+    """The article's language as its URL names it (dw.com/zh/…), else as its text reads."""
+    segment = _first_path_segment(article.url)
+    if _LANGUAGE_SEGMENT.fullmatch(segment):
+        return segment.lower()
+    detected = detect_language(f"{article.title or ''} {text_of(article.tree)}")
+    return detected.partition("-")[0].lower() if detected else ""
 
 
 def _unwrapped(url: str, attribute: str, site: SiteRules, trace: Trace | None) -> str:
@@ -213,13 +260,19 @@ def _fix_image(image: etree._Element, base: str | None, site: SiteRules, trace: 
 
 
 def _image_source(image: etree._Element) -> tuple[str | None, str]:
+    """The attribute holding the real image: a lazy-loading one (the `src` is then a
+    placeholder), else `src`, else the largest candidate of a srcset."""
+    for name in _LAZY_SOURCES:
+        value = (image.get(name) or "").strip()
+        if value and not value.lower().startswith("data:"):
+            return value, name
     src = (image.get("src") or "").strip()
     if src and not src.lower().startswith("data:"):
         return src, "src"
-    for name in _LAZY_SOURCES:
+    for name in _SRCSETS:
         value = (image.get(name) or "").strip()
         if value:
-            return (_largest_candidate(value) if "srcset" in name else value), name
+            return _largest_candidate(value), name
     return (src or None), "src"
 
 
@@ -239,12 +292,24 @@ def _largest_candidate(srcset: str) -> str:
 
 
 def _is_pixel(image: etree._Element) -> bool:
+    """A 1×1 (or 0×0) image, sized by attributes or by CSS, or a hidden one: a tracker."""
     for name in ("width", "height"):
-        value = (image.get(name) or "").strip().lower().removesuffix("px").strip()
-        if value.isdigit() and int(value) <= 1:
+        if _is_tiny_length(image.get(name)):
             return True
-    style = (image.get("style") or "").replace(" ", "").lower()
-    return any(hidden in style for hidden in _HIDDEN_STYLES)
+    style = image.get("style")
+    if not style:
+        return False
+    for declaration in style.lower().split(";"):
+        name, _, value = declaration.partition(":")
+        name, value = name.strip(), "".join(value.split())
+        if (name in ("width", "height", "max-width", "max-height") and _is_tiny_length(value)) or (name, value) in _HIDDEN:
+            return True
+    return False
+
+
+def _is_tiny_length(value: str | None) -> bool:
+    number = (value or "").strip().lower().removesuffix("!important").strip().removesuffix("px").strip()
+    return number.isdigit() and int(number) <= 1
 
 
 def _first_path_segment(url: str | None) -> str:
@@ -277,8 +342,12 @@ def _remove_link_widgets(
         parent = container.getparent()
         if parent is not None and parent is not body and _is_label_holder(parent, junk, site):
             container = parent
-        elif container is link and kind == "feed-proxy footer":
-            continue
+        elif container is link:
+            row = _link_row(link, body, junk, footer=kind == "feed-proxy footer")
+            if row is not None:
+                container = row
+            elif kind == "feed-proxy footer":
+                continue
         neighbours.extend(_neighbours(container))
         _note(trace, kind, excerpt(container), rule)
         remove(container)
@@ -298,6 +367,38 @@ def _junk_container(link: etree._Element, body: etree._Element, junk: set[etree.
     return container
 
 
+def _link_row(link: etree._Element, body: etree._Element, junk: set[etree._Element], footer: bool) -> etree._Element | None:
+    """The block around `link` when it is a row of such links with a few words between
+    ("Share this with friends: Facebook, X or e-mail."), else None.
+
+    A row of share links needs two of them; a feed-proxy footer ("Powered by
+    RSS.app") needs to be the last thing in the body, since a link to the
+    proxy in a sentence is content.
+    """
+    block = next((ancestor for ancestor in link.iterancestors() if ancestor.tag in BLOCK_TAGS), None)
+    if block is None or block is body:
+        return None
+    outside = _Outside(block, junk)
+    if outside.content or len(outside.text) > LABEL_MAX_CHARS:
+        return None
+    if footer:
+        return block if _ends_body(block, body) else None
+    return block if sum(1 for element in block.iter("a") if element in junk) >= 2 else None
+
+
+def _ends_body(element: etree._Element, body: etree._Element) -> bool:
+    """Whether nothing with text or an image follows `element` in the body."""
+    node = element
+    while node is not body:
+        if (node.tail or "").strip():
+            return False
+        for sibling in node.itersiblings():
+            if visible_length(sibling) or next(sibling.iter("img"), None) is not None:
+                return False
+        node = node.getparent()
+    return True
+
+
 def _is_label_holder(element: etree._Element, junk: set[etree._Element], site: SiteRules) -> bool:
     """Whether all `element` holds beside junk links is one short label."""
     outside = _Outside(element, junk)
@@ -308,7 +409,8 @@ def _is_label_holder(element: etree._Element, junk: set[etree._Element], site: S
 
 
 class _Outside:
-    """What an element shows outside its junk links: text, the blocks holding it, other content."""
+    """What an element shows outside its junk links: text (separators such as "|" and
+    "·" between the links aside), the blocks holding it, other content."""
 
     __slots__ = ("content", "holders", "text")
 
@@ -321,7 +423,7 @@ class _Outside:
             node, holder = stack.pop()
             if node.tag in BLOCK_TAGS:
                 holder = node
-            if node.text and not node.text.isspace():
+            if node.text and not _SEPARATORS.fullmatch(node.text):
                 pieces.append(node.text)
                 holders.add(holder)
             for child in node:
@@ -331,7 +433,7 @@ class _Outside:
                     self.content = True
                 else:
                     stack.append((child, holder))
-                if child.tail and not child.tail.isspace():
+                if child.tail and not _SEPARATORS.fullmatch(child.tail):
                     pieces.append(child.tail)
                     holders.add(holder)
         self.text = " ".join(" ".join(pieces).split())
@@ -362,11 +464,17 @@ def _marker(element: etree._Element, site: SiteRules) -> str:
 
 
 def _remove_text_blocks(body: etree._Element, site: SiteRules, trace: Trace | None) -> list[etree._Element]:
-    """Remove leaf blocks whose whole text is a promo, video fallback or proxy footer."""
+    """Remove blocks whose whole text is a promo, video fallback or proxy footer.
+
+    Outermost first, so a box whose text matches goes whole; a block with
+    more text than any promo (TEXT_RULE_MAX_CHARS) is article content.
+    """
     neighbours: list[etree._Element] = []
-    for block in leaf_blocks(body):
+    for block in block_descendants(body):
+        if not is_attached(block, body):
+            continue
         text = text_of(block)
-        if not text or len(text) > WIDGET_MAX_CHARS * 2:
+        if not text or len(text) > TEXT_RULE_MAX_CHARS:
             continue
         hit = site.strip_text.match(text)
         if hit is not None:

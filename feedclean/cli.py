@@ -48,6 +48,19 @@ Exit status: 0 all converted, 1 some inputs failed (each named on stderr),
 """
 
 
+class CommandError(click.ClickException):
+    """A problem the user can fix (not a mistyped command line): one line, no usage banner."""
+
+    def show(self, file=None) -> None:
+        click.echo(f"feedclean: error: {self.format_message()}", err=True)
+
+
+class RulesFileError(CommandError):
+    """A broken rules file: status 2 like a usage error, since nothing was converted."""
+
+    exit_code = 2
+
+
 class ByteSize(click.ParamType):
     """A size such as 500000, 800k, 20M or 1G."""
 
@@ -84,7 +97,7 @@ def load_rules(files: tuple[Path, ...], use_user_rules: bool) -> tuple[RuleSet, 
     try:
         return BUILTIN.with_files(chosen), tuple(chosen)
     except RulesError as error:
-        raise click.UsageError(f"rules: {error}") from None
+        raise RulesFileError(f"rules: {error}") from None
 
 
 rules_option = click.option(
@@ -225,7 +238,7 @@ def convert(
         sys.exit(EXIT_LOCKED)
     except OSError as error:
         reporter.stop()
-        raise click.ClickException(f"cannot use output folder {output_dir}: {error.strerror or error}") from None
+        raise CommandError(f"cannot use output folder {output_dir}: {error.strerror or error}") from None
     reporter.finish(summary, dry_run)
     if report_file is not None:
         write_atomic(report_file, (json.dumps(summary.as_dict(), ensure_ascii=False, indent=2) + "\n").encode())

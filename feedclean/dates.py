@@ -32,22 +32,33 @@ _NUMERIC_DIRECTIVES = {
 _CJK_DATE_MARKS = str.maketrans({"年": "-", "月": "-", "日": " ", "时": ":", "時": ":", "点": ":", "分": " ", "秒": " "})
 
 
+_FREE_FORM = "a free-form date (dateutil)"
+
+
 def parse_date_line(
     text: str, formats: tuple[DateFormat, ...], zone: tzinfo | None, fetched: datetime | None
 ) -> tuple[datetime, str] | None:
-    """The moment a date-only text names and how it was read, or None if it is not (only) a plausible date."""
+    """The moment a date-only text names and how it was read, or None if it is not (only) a date.
+
+    The site's own formats decide when one reads the text, even as a time
+    after the fetch (the caller then reports the date line as impossible
+    rather than read it another way).
+    """
     text = text.strip()
     if not (6 <= len(text) <= _MAX_DATE_CHARS) or sum(c.isdigit() for c in text) < 4:
         return None
     zone = zone or UTC
-    for candidate, how in _exact_readings(text, formats, zone):
-        if fetched is None or candidate <= fetched:
-            return candidate, how
-    readings = [moment for moment in _dateutil_readings(text, zone) if fetched is None or moment <= fetched]
+    exact = next(_exact_readings(text, formats, zone), None)
+    if exact is not None:
+        return exact
+    readings = list(_dateutil_readings(text, zone))
     if not readings:
         return None
     # Of a day-first and a month-first reading, the one nearest before the fetch is the likelier.
-    return (max(readings) if fetched is not None else readings[0]), "a free-form date (dateutil)"
+    before = [moment for moment in readings if fetched is None or moment <= fetched]
+    if fetched is None:
+        return readings[0], _FREE_FORM
+    return (max(before) if before else min(readings)), _FREE_FORM
 
 
 def parse_iso(text: str, zone: tzinfo | None) -> datetime | None:
@@ -108,6 +119,19 @@ class DateFormat:
             )  # fmt: skip
         except ValueError:
             return None
+
+
+def date_format_problem(pattern: str) -> str | None:
+    """Why `pattern` can never read a date line (a stray %, an unknown directive), or None."""
+    if "%" not in pattern:
+        return "it has no % directive"
+    if _compile_numeric_format(pattern) is not None:
+        return None
+    try:
+        datetime.strptime("", pattern)
+    except ValueError as error:
+        return None if "does not match" in str(error) else str(error)
+    return None
 
 
 def _compile_numeric_format(pattern: str) -> re.Pattern[str] | None:

@@ -21,9 +21,14 @@ from .rules import SelectorSet, SiteRules
 from .tree import leaf_blocks, raw_text, remove, text_of
 from .urls import absolutize, canonical_url, host_of, tidy_url
 
-# How far into the body a date line may sit, and from the end a copyright notice.
+# How far into the body (or from its end) a date line may sit, and from the end a copyright notice.
 _DATE_LINE_BLOCKS = 3
+_DATE_LINE_END_BLOCKS = 2
 _RIGHTS_BLOCKS = 2
+# Text longer than this before a date line is the article itself: the search stops there.
+_MAX_DATE_LINE_CHARS = 80
+# Blocks that are never a date line or a copyright notice.
+_NOT_TEXT_BLOCKS = frozenset(("hr", "figure", "figcaption"))
 _MIN_LEAD_CHARS = 20
 _HEADINGS = ("h1", "h2", "h3", "h4", "h5", "h6")
 _PAGE_TIME_KEYS = ("article:published_time", "og:published_time", "datepublished", "date", "time")
@@ -49,13 +54,13 @@ def article_url(article: Article) -> str | None:
 def extract(article: Article, site: SiteRules) -> None:
     """Fill the article's metadata from its cleaned tree (and the page's own metadata)."""
     body = article.tree
-    leaves = [block for block in leaf_blocks(body) if block.tag != "hr"]
+    _pair_captions(body, site)
+    leaves = [block for block in leaf_blocks(body) if block.tag not in _NOT_TEXT_BLOCKS and not _in_figure(block)]
+    article.rights = _take_rights(article, leaves, site)
     if article.published is not None:
         _found(article.trace, "published", article.published, "feed item date")
     published = _take_date_line(article, leaves, site)
     article.published = article.published or published
-    article.rights = _take_rights(article, leaves, site)
-    _pair_captions(body, site)
     article.images = _images(body, article.trace)
     article.title = _title(article)
     _drop_title_heading(body, article.title)
@@ -72,23 +77,39 @@ def extract(article: Article, site: SiteRules) -> None:
 
 
 def _take_date_line(article: Article, leaves: list[etree._Element], site: SiteRules) -> datetime | None:
-    """A leading block that is nothing but a date is the publish time; it leaves the body."""
-    for block in leaves[:_DATE_LINE_BLOCKS]:
-        text = text_of(block)
-        if not text:
-            continue
-        reading = parse_date_line(text, site.date_formats, site.timezone, article.fetched)
-        if reading is not None:
+    """A block at the top (or the very end) that is nothing but a date is the publish time; it leaves the body.
+
+    A heading is never a date line (a timeline's "1989年4月15日" is content).
+    A date line that reads as later than the fetch time leaves `published`
+    empty and stays in the text, with a warning.
+    """
+    top = leaves[:_DATE_LINE_BLOCKS]
+    end = leaves[_DATE_LINE_BLOCKS:][-_DATE_LINE_END_BLOCKS:]
+    for candidates in (top, end[::-1]):
+        for block in candidates:
+            text = text_of(block) if block.tag not in _HEADINGS else ""
+            if not text:
+                continue
+            reading = parse_date_line(text, site.date_formats, site.timezone, article.fetched)
+            if reading is None:
+                if len(text) > _MAX_DATE_LINE_CHARS:
+                    break
+                continue
             moment, how = reading
+            if article.fetched is not None and moment > article.fetched:
+                late = isoformat(moment)
+                article.warnings.append(f"the date line {text!r} reads as {late}, after the fetch time; published left empty")
+                return None
             if article.trace is not None:
-                zone = site.timezone.key if site.timezone else "UTC"
-                _found(article.trace, "published", moment, f"date line {text!r} read as {how}, zone {zone}")
+                _found(article.trace, "published", moment, f"date line {text!r} read as {how}, zone {_zone_name(moment)}")
             remove(block)
             leaves.remove(block)
             return moment
-        if len(text) > 80:
-            break
     return _page_time(article, site)
+
+
+def _zone_name(moment: datetime) -> str:
+    return getattr(moment.tzinfo, "key", None) or moment.tzname() or "UTC"
 
 
 def _page_time(article: Article, site: SiteRules) -> datetime | None:
@@ -127,20 +148,25 @@ def _pair_captions(body: etree._Element, site: SiteRules) -> None:
         if _in_figure_with_caption(image):
             continue
         unit = _image_unit(image)
-        holder = _sole_holder(unit, body)
+        holder = _trailing_holder(unit, body)
         caption = holder.getnext()
         if caption is None or (holder.tail or "").strip() or not _is_caption(caption, site.captions, complex_matches):
             continue
         figure = etree.Element("figure")
-        holder.addprevious(figure)
+        caption.addprevious(figure)
         figcaption = etree.Element("figcaption")
         figcaption.text = text_of(caption)
+        unit.tail = None
         figure.append(unit)
         figure.append(figcaption)
         figure.tail = caption.tail
         caption.getparent().remove(caption)
-        if holder is not unit:
+        if holder is not unit and not text_of(holder) and next(holder.iter("img"), None) is None:
             remove(holder)
+
+
+def _in_figure(block: etree._Element) -> bool:
+    return next(block.iterancestors("figure"), None) is not None
 
 
 def _in_figure_with_caption(image: etree._Element) -> bool:
@@ -156,13 +182,11 @@ def _image_unit(image: etree._Element) -> etree._Element:
     return image
 
 
-def _sole_holder(unit: etree._Element, body: etree._Element) -> etree._Element:
-    """The outermost wrapper holding nothing but `unit` (so its next sibling follows the image)."""
+def _trailing_holder(unit: etree._Element, body: etree._Element) -> etree._Element:
+    """The outermost wrapper that `unit` ends (nothing after it), so its next sibling follows the image."""
     holder = unit
     parent = holder.getparent()
-    while parent is not None and parent is not body and len(parent) == 1:
-        if (parent.text or "").strip() or (holder.tail or "").strip():
-            break
+    while parent is not None and parent is not body and parent[-1] is holder and not (holder.tail or "").strip():
         holder = parent
         parent = holder.getparent()
     return holder

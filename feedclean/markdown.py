@@ -37,6 +37,8 @@ _TABLE_STRUCTURE = frozenset(("thead", "tbody", "tfoot", "tr", "td", "th", "capt
 
 _SPECIAL = re.compile(r"[\\`*_\[\]<&~|]")
 _ENTITY_LIKE = re.compile(r"&(?:#[0-9]{1,8}|#[xX][0-9a-fA-F]{1,8}|[A-Za-z][A-Za-z0-9]{1,31});")
+# The start of an entity that the text after it (another inline piece) could complete.
+_ENTITY_START = re.compile(r"&(?:#[xX]?[0-9a-fA-F]{0,8}|[A-Za-z][A-Za-z0-9]{0,31})?\Z")
 _BLOCK_START = re.compile(
     r"^(?:(#{1,6})(?=[ \t]|$)|(>)|([-+])(?=[ \t]|$)|\d{1,9}([.)])(?=[ \t]|$)|(=)+[ \t]*$|(-)+[ \t]*$)", re.M
 )
@@ -333,7 +335,7 @@ def serialize_inline(tokens: list[tuple], in_table: bool = False) -> list[tuple[
     """Markdown and plain text of inline tokens, one pair per paragraph (split at <br><br>)."""
     if all(token[0] == _TEXT for token in tokens):
         text = " ".join("".join(token[1] for token in tokens).split())
-        return [(escape_text(text, in_table), text)] if text else []
+        return [(escape_text(text), text)] if text else []
     result = []
     for paragraph in _paragraphs(tokens):
         paragraph = _merge_touching_code(_drop_empty_pairs(paragraph))
@@ -538,7 +540,7 @@ def _to_markdown(tokens: list[tuple], in_table: bool) -> str:
     for token in tokens:
         kind = token[0]
         if kind == _TEXT:
-            pieces.append(escape_text(token[1], in_table))
+            pieces.append(escape_text(token[1]))
         elif kind == _OPEN:
             stack.append(len(pieces))
             pieces.append(token[1])
@@ -546,22 +548,34 @@ def _to_markdown(tokens: list[tuple], in_table: bool) -> str:
             pieces.append(token[1])
             pairs.append((stack.pop(), len(pieces) - 1))
         elif kind == _LINK:
-            if pieces and pieces[-1].endswith("!") and not pieces[-1].endswith("\\!"):
-                pieces[-1] = pieces[-1][:-1] + "\\!"
             link_stack.append(len(pieces))
             pieces.append("[")
         elif kind == _END_LINK:
             links.append((link_stack.pop(), len(pieces)))
             pieces.append(f"]({_destination(token[1])})")
         elif kind == _IMAGE:
-            pieces.append(f"![{escape_text(token[1], in_table)}]({_destination(token[2])})")
+            pieces.append(f"![{escape_text(token[1])}]({_destination(token[2])})")
         elif kind == _CODE:
             pieces.append(_code_span(token[1], in_table))
         elif kind == _BREAK:
             pieces.append("\\\n")
     if pairs:
         _drop_unparseable_emphasis(pieces, pairs, links)
+    if links:
+        _escape_bang_before_links(pieces, links)
     return "".join(pieces)
+
+
+def _escape_bang_before_links(pieces: list[str], links: list[tuple[int, int]]) -> None:
+    """Escape a `!` right before a link's `[` (in the final pieces, after emphasis was
+    dropped), or the link would become an image that readers load by themselves."""
+    for start, _ in links:
+        previous = start - 1
+        while previous >= 0 and not pieces[previous]:
+            previous -= 1
+        piece = pieces[previous] if previous >= 0 else ""
+        if piece.endswith("!") and (len(piece) - 1 - len(piece[:-1].rstrip("\\"))) % 2 == 0:
+            pieces[previous] = piece[:-1] + "\\!"
 
 
 def _drop_unparseable_emphasis(pieces: list[str], pairs: list[tuple[int, int]], links: list[tuple[int, int]]) -> None:
@@ -678,23 +692,31 @@ def _right_flanking(before: str, after: str, punctuation) -> bool:
     return not punctuation(before) or after.isspace() or punctuation(after)
 
 
-def escape_text(text: str, in_table: bool = False) -> str:
+def escape_text(text: str) -> str:
     """Backslash-escape what CommonMark (and GFM) would read as markup in plain text."""
     if _SPECIAL.search(text) is None:
         return text
-    return _SPECIAL.sub(lambda match: _escape_special(match, in_table), text)
+    return _SPECIAL.sub(_escape_special, text)
 
 
-def _escape_special(match: re.Match[str], in_table: bool) -> str:
+def _escape_special(match: re.Match[str]) -> str:
+    """The escaped form of one special character.
+
+    `<` becomes `&lt;`, not `\\<`: GFM's autolinks run on through a backslash,
+    so `https://a.b/\\<img …>` would hand the `<` to the HTML parser. `|` is
+    escaped everywhere, so no paragraph can turn into a GFM table. An `&` that
+    could start an entity, with this text or with the next piece, is escaped.
+    """
     char = match.group()
     if char == "_":
         text, start = match.string, match.start()
         inside_word = 0 < start < len(text) - 1 and text[start - 1].isalnum() and text[start + 1].isalnum()
         return "_" if inside_word else "\\_"
     if char == "&":
-        return "\\&" if _ENTITY_LIKE.match(match.string, match.start()) else "&"
-    if char == "|":
-        return "\\|" if in_table else "|"
+        text, start = match.string, match.start()
+        return "\\&" if _ENTITY_LIKE.match(text, start) or _ENTITY_START.match(text, start) else "&"
+    if char == "<":
+        return "&lt;"
     return "\\" + char
 
 
@@ -729,7 +751,9 @@ def _destination(url: str) -> str:
 
     Spaces, controls, angle brackets and backslashes are percent-encoded (as
     renderers would do anyway); parentheses and pipes are backslash-escaped,
-    which CommonMark undoes and GFM tables respect.
+    which CommonMark undoes and GFM tables respect; so is an `&` that starts
+    an entity, which CommonMark would otherwise decode (`javascript&colon;`).
     """
     url = _URL_PERCENT.sub(lambda match: f"%{ord(match.group()):02X}", url)
-    return _URL_BACKSLASH.sub(r"\\\g<0>", url)
+    url = _URL_BACKSLASH.sub(r"\\\g<0>", url)
+    return _ENTITY_LIKE.sub(lambda match: "\\" + match.group(), url) if "&" in url else url

@@ -21,7 +21,7 @@ from cssselect import parse as parse_css
 from cssselect.parser import Class, Element
 from lxml import etree
 
-from .dates import DateFormat
+from .dates import DateFormat, date_format_problem
 from .urls import PatternTable
 
 BUILTIN_ORIGIN = "built-in"
@@ -39,6 +39,8 @@ _LIST_KEYS = (
     "tracking_params",
     "date_format",
 )
+# What a rewrite_links replacement may name besides its groups (see README, "Rules").
+REWRITE_FIELDS = ("article_path_1", "article_lang")
 _TABLE_LIST_KEYS = {"unwrap": ("host", "param"), "rewrite_links": ("pattern", "replace")}
 _SCALAR_KEYS = ("name", "timezone")
 KNOWN_KEYS = frozenset(("hosts", *_LIST_KEYS, *_TABLE_LIST_KEYS, *_SCALAR_KEYS))
@@ -46,6 +48,13 @@ _REGEX_KEYS = ("strip_text", "rights")
 _SELECTOR_KEYS = ("strip", "captions")
 
 _CSS = HTMLTranslator()
+_TEXT_FLAGS = re.IGNORECASE | re.DOTALL
+# Back-references and global flags: a pattern with either keeps its own regular expression.
+_RULE_HEADER = re.compile(r"\s*\[\[\s*rule\s*\]\]")
+_HOST_NAME = re.compile(r"[^\W_](?:[\w-]*[^\W_])?(?:\.[^\W_](?:[\w-]*[^\W_])?)*")
+# An element for trying selectors on: some only fail when evaluated (an undeclared namespace prefix).
+_PROBE = etree.Element("p")
+_NOT_COMBINABLE = re.compile(r"\\[1-9]|\(\?P=|^\(\?[aiLmsux]+\)")
 
 
 class RulesError(Exception):
@@ -82,20 +91,24 @@ class SiteRules:
     """The rules in force for one host, merged and compiled for the cleaner."""
 
     def __init__(self, rules: list[Rule]) -> None:
+        """`rules` in priority order: the first rule's scalars win, its list entries come first."""
         merged: dict[str, list[tuple[Any, str]]] = {key: [] for key in (*_LIST_KEYS, *_TABLE_LIST_KEYS)}
         scalars: dict[str, Any] = {}
         self._origins: dict[tuple[str, str], str] = {}
         for rule in rules:
             for key, value in rule.values.items():
                 if key in _SCALAR_KEYS:
-                    scalars[key] = value
-                    self._origins[(key, value)] = rule.origin
+                    if key not in scalars:
+                        scalars[key] = value
+                        self._origins[(key, value)] = rule.origin
                 else:
                     merged[key].extend((item, rule.origin) for item in value)
         self.name: str | None = scalars.get("name")
         self.timezone: ZoneInfo | None = ZoneInfo(scalars["timezone"]) if "timezone" in scalars else None
         self.date_formats = tuple(DateFormat(item) for item, _ in merged["date_format"])
-        self.proxies: dict[str, str] = {item["host"].removeprefix("www."): item["param"] for item, _ in merged["unwrap"]}
+        self.proxies: dict[str, str] = {}
+        for item, _ in merged["unwrap"]:
+            self.proxies.setdefault(item["host"], item["param"])
         self.rewrites = [
             Rewrite(re.compile(item["pattern"]), _to_template(item["replace"]), origin)
             for item, origin in merged["rewrite_links"]
@@ -109,7 +122,7 @@ class SiteRules:
         self.strip_text = _TextRules(merged["strip_text"])
         self.rights = _TextRules(merged["rights"])
         self.widget_markers = frozenset(item.lower() for item, _ in merged["widget_markers"])
-        names = [item for item, _ in merged["tracking_params"]]
+        names = [item.lower() for item, _ in merged["tracking_params"]]
         self.tracking_params = frozenset(n for n in names if not n.endswith("*"))
         self.tracking_prefixes = tuple(n[:-1] for n in names if n.endswith("*"))
         for key, items in merged.items():
@@ -125,30 +138,43 @@ class SiteRules:
 def _item_name(key: str, item: Any) -> str:
     """The string that identifies one entry of a rule list (a table entry by its host or pattern)."""
     if key == "unwrap":
-        return item["host"].removeprefix("www.")
+        return item["host"]
     if key == "rewrite_links":
         return item["pattern"]
     return item
 
 
 class _TextRules:
-    """Regular expressions matched against a block's whole text, case-insensitively."""
+    """Regular expressions matched against a block's whole text, case-insensitively.
+
+    Most blocks match none, so the patterns are first tried as one
+    alternation; patterns that cannot stand in one (back-references, named
+    groups, leading global flags) are tried on their own.
+    """
 
     __slots__ = ("_combined", "_each")
 
     def __init__(self, items: list[tuple[str, str]]) -> None:
-        self._each = [(re.compile(pattern, re.IGNORECASE | re.DOTALL), pattern, origin) for pattern, origin in items]
-        combined = "|".join(f"(?:{pattern})" for pattern, _ in items)
-        self._combined = re.compile(combined, re.IGNORECASE | re.DOTALL) if items else None
+        self._each = [(re.compile(pattern, _TEXT_FLAGS), pattern, origin, _combinable(pattern)) for pattern, origin in items]
+        together = [pattern for _, pattern, _, combinable in self._each if combinable]
+        try:
+            self._combined = re.compile("|".join(f"(?:{p})" for p in together), _TEXT_FLAGS) if together else None
+        except re.error:
+            self._combined = None
+            self._each = [(regex, pattern, origin, False) for regex, pattern, origin, _ in self._each]
 
     def match(self, text: str) -> tuple[str, str] | None:
         """The (pattern, origin) of the first rule matching all of `text`, or None."""
-        if self._combined is None or self._combined.fullmatch(text) is None:
-            return None
-        for regex, pattern, origin in self._each:
-            if regex.fullmatch(text):
+        combined_hit = self._combined is not None and self._combined.fullmatch(text) is not None
+        for regex, pattern, origin, combinable in self._each:
+            if (combined_hit or not combinable) and regex.fullmatch(text):
                 return pattern, origin
         return None
+
+
+def _combinable(pattern: str) -> bool:
+    """Whether `pattern` means the same inside an alternation of others (group numbers and flags are shared there)."""
+    return re.compile(pattern).groupindex == {} and _NOT_COMBINABLE.search(pattern) is None
 
 
 def normalize_label(text: str) -> str:
@@ -192,18 +218,23 @@ class SelectorSet:
         paths = [path.path for path, _ in self._complex]
         self.xpath = etree.XPath(" | ".join(paths)) if paths else None
 
+    def complex_elements(self, root: etree._Element) -> list[etree._Element]:
+        """The elements under `root` that the selectors needing XPath match, in document order."""
+        return self.xpath(root) if self.xpath is not None else []
+
     def complex_matches(self, root: etree._Element) -> set[etree._Element]:
-        """The elements under `root` that the selectors needing XPath match."""
-        return set(self.xpath(root)) if self.xpath is not None else set()
+        """The same as a set, for `matches`."""
+        return set(self.complex_elements(root))
 
     def matches(self, element: etree._Element, complex_matches: set[etree._Element]) -> bool:
-        if element.tag in self.tags:
-            return True
+        return element.tag in self.tags or self.matches_class(element) or element in complex_matches
+
+    def matches_class(self, element: etree._Element) -> bool:
+        """Whether a plain class selector matches `element`."""
         if self.classes:
             names = element.get("class")
-            if names and not self.classes.isdisjoint(names.split()):
-                return True
-        return element in complex_matches
+            return bool(names) and not self.classes.isdisjoint(names.split())
+        return False
 
     def which(self, element: etree._Element, root: etree._Element) -> str:
         """The selector, as written, that matches `element` (for `feedclean explain`)."""
@@ -217,9 +248,10 @@ class SelectorSet:
 
 def _to_template(replace: str) -> str:
     r"""Turn "\1" group references into str.format fields beside the named ones."""
-    return re.sub(r"\\(\d)", r"{\1}", replace.replace("{", "{{").replace("}", "}}")).replace(
-        "{{article_path_1}}", "{article_path_1}"
-    )
+    template = re.sub(r"\\(\d)", r"{g\1}", replace.replace("{", "{{").replace("}", "}}"))
+    for name in REWRITE_FIELDS:
+        template = template.replace(f"{{{{{name}}}}}", f"{{{name}}}")
+    return template
 
 
 class RuleSet:
@@ -230,12 +262,18 @@ class RuleSet:
         self._by_host: dict[str, SiteRules] = {}
 
     def for_host(self, host: str) -> SiteRules:
-        """The merged rules for `host` (compiled once per host and kept)."""
+        """The merged rules for `host` (compiled once per host and kept).
+
+        Priority: the rule naming the host most specifically first
+        (news.example.com before example.com before "*"); at equal
+        specificity the one read later (a user file before the built-in).
+        """
         site = self._by_host.get(host)
         if site is None:
             ranked = sorted(
                 ((rule.applies_to(host), index, rule) for index, rule in enumerate(self.rules)),
                 key=lambda item: (item[0], item[1]),
+                reverse=True,
             )
             site = SiteRules([rule for rank, _, rule in ranked if rank])
             self._by_host[host] = site
@@ -257,7 +295,9 @@ class RuleSet:
 def load_rules_file(path: Path) -> list[Rule]:
     """Read and check a user rules file; every problem raises `RulesError` naming the file."""
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")
+    except IsADirectoryError:
+        raise RulesError(f"{path}: is a folder, not a rules file") from None
     except OSError as error:
         raise RulesError(f"{path}: cannot read rules file: {error.strerror or error}") from None
     except UnicodeDecodeError:
@@ -271,30 +311,75 @@ def parse_rules(text: str, origin: str) -> list[Rule]:
         document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         raise RulesError(f"{origin}: invalid TOML: {error}") from None
+    source = _Source(text)
     unknown = set(document) - {"rule"}
     if unknown:
         key = sorted(unknown)[0]
-        raise RulesError(f"{origin}{_line_hint(text, key)}: unknown top-level key {key!r}; rules go in [[rule]] tables")
+        where = _at_line(source.top_level_line(key))
+        raise RulesError(f"{origin}{where}: unknown top-level key {key!r}; rules go in [[rule]] tables")
     tables = document.get("rule", [])
     if not isinstance(tables, list):
-        raise RulesError(f"{origin}: 'rule' must be a list of tables, written [[rule]]")
-    return [_check_rule(table, index, text, origin) for index, table in enumerate(tables, 1)]
+        raise RulesError(f"{origin}{_at_line(source.top_level_line('rule'))}: 'rule' must be a list of tables, written [[rule]]")
+    return [_check_rule(table, index, source, origin) for index, table in enumerate(tables, 1)]
 
 
-def _check_rule(table: Any, index: int, text: str, origin: str) -> Rule:
+class _Source:
+    """The text of a rules file, to point at the line a problem is on: within the offending
+    rule's own lines, at `key =`, or at the value when it is written out as it was read."""
+
+    def __init__(self, text: str) -> None:
+        self.lines = text.splitlines()
+        headers = [number for number, line in enumerate(self.lines) if _RULE_HEADER.match(line)]
+        self.spans = list(zip(headers, [*headers[1:], len(self.lines)][: len(headers)], strict=True))
+
+    def top_level_line(self, key: str) -> int | None:
+        pattern = re.compile(rf"\s*(\[+\s*{re.escape(key)}\s*[.\]]|{re.escape(key)}\s*[.=])")
+        return next((number + 1 for number, line in enumerate(self.lines) if pattern.match(line)), None)
+
+    def rule_line(self, index: int, key: str = "", value: str = "") -> int | None:
+        """The line of rule `index`'s `key` (or of `value` under it), or its [[rule]] header."""
+        if len(self.spans) < index:
+            return None
+        start, end = self.spans[index - 1]
+        if not key:
+            return start + 1
+        key_pattern = re.compile(rf"\s*[\"']?{re.escape(key)}[\"']?\s*=")
+        key_line = next((number for number in range(start, end) if key_pattern.match(self.lines[number])), None)
+        if key_line is None:
+            return None
+        if value:
+            quoted = (f"'{value}'", f'"{value}"', f"'''{value}'''")
+            for number in range(key_line, end):
+                if any(form in self.lines[number] for form in quoted):
+                    return number + 1
+        return key_line + 1
+
+
+def _at_line(number: int | None) -> str:
+    return f", line {number}" if number else ""
+
+
+def _check_rule(table: Any, index: int, source: _Source, origin: str) -> Rule:
     where = f"{origin}, rule {index}"
     if not isinstance(table, dict):
         raise RulesError(f"{where}: each rule must be a table")
 
-    def fail(problem: str, needle: str = "") -> RulesError:
-        return RulesError(f"{where}{_line_hint(text, needle)}: {problem}")
+    def fail(problem: str, key: str = "", value: str = "") -> RulesError:
+        return RulesError(f"{where}{_at_line(source.rule_line(index, key, value))}: {problem}")
 
     for key in table:
         if key not in KNOWN_KEYS:
             raise fail(f"unknown key {key!r} (known: {', '.join(sorted(KNOWN_KEYS))})", key)
     hosts = table.get("hosts")
     if not isinstance(hosts, list) or not hosts or not all(isinstance(h, str) and h.strip() for h in hosts):
-        raise fail("'hosts' must be a non-empty list of domain names, or [\"*\"] for every article", "hosts")
+        problem = "'hosts' must be a non-empty list of domain names, or [\"*\"] for every article"
+        raise fail(problem, "hosts" if "hosts" in table else "")
+    normalized = []
+    for host in hosts:
+        name = host.strip() if host.strip() == "*" else normalize_host(host)
+        if name is None:
+            raise fail(f"{host!r} in 'hosts' is not a domain name (write news.example.com, or \"*\")", "hosts", host)
+        normalized.append(name)
     values: dict[str, Any] = {}
     for key in _SCALAR_KEYS:
         if key in table:
@@ -304,22 +389,31 @@ def _check_rule(table: Any, index: int, text: str, origin: str) -> Rule:
     if "timezone" in values:
         try:
             ZoneInfo(values["timezone"])
-        except (ZoneInfoNotFoundError, ValueError):
-            raise fail(
-                f"unknown time zone {values['timezone']!r} (use an IANA name like 'Europe/Paris')", values["timezone"]
-            ) from None
+        except (ZoneInfoNotFoundError, ValueError, OSError):
+            raise fail(f"unknown time zone {values['timezone']!r} (use an IANA name like 'Europe/Paris')", "timezone") from None
     for key in _LIST_KEYS:
         if key in table:
             items = table[key]
             if not isinstance(items, list) or not all(isinstance(item, str) for item in items):
                 raise fail(f"{key!r} must be a list of strings", key)
             for item in items:
-                _check_item(key, item, fail)
+                problem = _item_problem(key, item)
+                if problem:
+                    raise fail(problem, key, item)
             values[key] = tuple(items)
     for key, fields in _TABLE_LIST_KEYS.items():
         if key in table:
             values[key] = tuple(_check_table_item(key, item, fields, fail) for item in _as_list(table[key], key, fail))
-    return Rule(origin=where, hosts=tuple(h.strip().lower().removeprefix("www.") for h in hosts), values=values)
+    return Rule(origin=where, hosts=tuple(normalized), values=values)
+
+
+def normalize_host(text: str) -> str | None:
+    """The domain a rule names, as articles' hosts are compared: lower case, without a
+    scheme, path, port, trailing dot, or leading "www." or "*."; None if it is no domain name."""
+    host = text.strip().lower().partition("://")[2] or text.strip().lower()
+    host = host.partition("/")[0].partition(":")[0].rstrip(".")
+    host = host.removeprefix("*.").removeprefix("www.")
+    return host if _HOST_NAME.fullmatch(host) else None
 
 
 def _as_list(value: Any, key: str, fail: Any) -> list[Any]:
@@ -328,41 +422,42 @@ def _as_list(value: Any, key: str, fail: Any) -> list[Any]:
     return value
 
 
-def _check_item(key: str, item: str, fail: Any) -> None:
+def _item_problem(key: str, item: str) -> str | None:
+    """What is wrong with one entry of a list key, or None."""
     if key in _REGEX_KEYS:
         try:
-            re.compile(item)
+            re.compile(item, _TEXT_FLAGS)
         except re.error as error:
-            raise fail(f"invalid regular expression in {key!r}: {item!r}: {error}", item) from None
+            return f"invalid regular expression in {key!r}: {item!r}: {error}"
     elif key in _SELECTOR_KEYS:
         try:
-            etree.XPath(_CSS.css_to_xpath(item))
+            etree.XPath(_CSS.css_to_xpath(item))(_PROBE)
         except (SelectorError, etree.XPathError) as error:
-            raise fail(f"invalid CSS selector in {key!r}: {item!r}: {error}", item) from None
+            return f"invalid CSS selector in {key!r}: {item!r}: {error} (namespaces and pseudo-elements are not supported)"
+    elif key == "date_format":
+        problem = date_format_problem(item)
+        if problem:
+            return f"invalid date format in 'date_format': {item!r}: {problem}"
+    return None
 
 
 def _check_table_item(key: str, item: Any, fields: tuple[str, str], fail: Any) -> dict[str, str]:
-    if not isinstance(item, dict) or set(item) != set(fields) or not all(isinstance(v, str) and v for v in item.values()):
+    well_formed = isinstance(item, dict) and set(item) == set(fields) and all(isinstance(v, str) for v in item.values())
+    if not well_formed or not item[fields[0]]:
         raise fail(f"each entry of {key!r} must be a table with exactly {' and '.join(fields)} (strings)", key)
-    if key == "rewrite_links":
-        try:
-            regex = re.compile(item["pattern"])
-        except re.error as error:
-            raise fail(f"invalid regular expression in 'rewrite_links': {item['pattern']!r}: {error}", item["pattern"]) from None
-        groups = {int(n) for n in re.findall(r"\\(\d)", item["replace"])}
-        if groups and max(groups) > regex.groups:
-            raise fail(f"'rewrite_links' replacement {item['replace']!r} refers to a group the pattern lacks", item["replace"])
+    if key == "unwrap":
+        host = normalize_host(item["host"])
+        if host is None or not item["param"]:
+            raise fail(f"'unwrap' needs a proxy host name and a query parameter, not {item['host']!r} and {item['param']!r}", key)
+        return {"host": host, "param": item["param"]}
+    try:
+        regex = re.compile(item["pattern"])
+    except re.error as error:
+        raise fail(f"invalid regular expression in 'rewrite_links': {item['pattern']!r}: {error}", key, item["pattern"]) from None
+    groups = {int(n) for n in re.findall(r"\\(\d)", item["replace"])}
+    if groups and max(groups) > regex.groups:
+        raise fail(f"'rewrite_links' replacement {item['replace']!r} refers to a group the pattern lacks", key, item["replace"])
     return dict(item)
-
-
-def _line_hint(text: str, needle: str) -> str:
-    """ ", line N" for the first line holding `needle`, when it can be found."""
-    if not needle:
-        return ""
-    for number, line in enumerate(text.splitlines(), 1):
-        if needle in line:
-            return f", line {number}"
-    return ""
 
 
 def _load_builtin() -> RuleSet:

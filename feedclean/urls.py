@@ -6,6 +6,7 @@ Everything here works on single URL strings, never on HTML. The site knowledge
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import Mapping
 from urllib.parse import unquote, urljoin
@@ -53,8 +54,19 @@ def url_scheme(url: str) -> str | None:
 
 
 def is_allowed(url: str, schemes: frozenset[str]) -> bool:
-    """True for a relative URL or one whose scheme is in `schemes`."""
+    """True for a relative URL or one whose scheme is in `schemes`.
+
+    The scheme is also read the way a renderer or browser may end up reading
+    it: entities decoded (CommonMark decodes them in link destinations, a
+    template may paste a JSON value into an attribute) and whitespace of any
+    kind trimmed. So `javascript&colon;…` is not taken for a relative URL.
+    """
     scheme = url_scheme(url)
+    if scheme is not None:
+        return scheme in schemes
+    if "&" not in url and url[:1].isascii():
+        return True
+    scheme = url_scheme(html.unescape(url).translate(_URL_INVISIBLES).strip())
     return scheme is None or scheme in schemes
 
 
@@ -142,7 +154,7 @@ def canonical_url(url: str, tracking: frozenset[str], tracking_prefixes: tuple[s
     kept = [
         piece
         for piece in query.split("&")
-        if piece and not _is_tracking(unquote(piece.partition("=")[0]), tracking, tracking_prefixes)
+        if piece and not _is_tracking(unquote(piece.partition("=")[0]).lower(), tracking, tracking_prefixes)
     ]
     if "@" not in netloc:
         netloc = netloc.lower()

@@ -24,12 +24,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, TypeVar
 
+import cmarkgfm
 import yaml
 from lxml import etree
 from markdown_it import MarkdownIt
 
 import feedclean
-from feedclean.pipeline import process_all  # not exported by feedclean/__init__.py, though the README uses it
+from feedclean import process_all
 
 T = TypeVar("T")
 
@@ -591,6 +592,9 @@ def mutate(c: Chooser, pool: Sequence[bytes], max_rounds: int = 4) -> bytes:
 _PARSER = MarkdownIt("commonmark", {"html": True})
 # A renderer that trusts every link, as some do: what the body says is what a reader gets.
 _PARSER.validateLink = lambda url: True
+# GitHub-flavoured renderers: tables and autolinks (which run on through backslashes) change what is raw HTML.
+_GFM_PARSER = MarkdownIt("gfm-like", {"html": True}).enable(["table", "strikethrough", "linkify"])
+_GFM_PARSER.validateLink = lambda url: True
 _SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*):")
 _URL_EDGES = "".join(map(chr, range(0x21)))
 
@@ -680,11 +684,20 @@ def check_document(document: object) -> dict:
 
 
 def check_body(body: str) -> str:
-    """Render the body as CommonMark; it must hold no raw HTML and no active content. Returns the HTML."""
-    tokens = _PARSER.parse(body)
-    raw = [t.content for t in _walk(tokens) if t.type in ("html_block", "html_inline")]
-    assert not raw, f"raw HTML in the body: {raw[:3]}"
-    rendered = _PARSER.renderer.render(tokens, _PARSER.options, {})
+    """Render the body as CommonMark and as GFM (markdown-it and cmark-gfm); none may hold raw
+    HTML or active content. Returns the CommonMark HTML."""
+    rendered = ""
+    for parser in (_GFM_PARSER, _PARSER):
+        tokens = parser.parse(body)
+        raw = [t.content for t in _walk(tokens) if t.type in ("html_block", "html_inline")]
+        assert not raw, f"raw HTML in the body: {raw[:3]}"
+        rendered = parser.renderer.render(tokens, parser.options, {})
+        _check_rendered(rendered)
+    _check_rendered(cmarkgfm.github_flavored_markdown_to_html(body, options=cmarkgfm.cmark.Options.CMARK_OPT_UNSAFE))
+    return rendered
+
+
+def _check_rendered(rendered: str) -> None:
     assert "<script" not in rendered.lower(), "a <script> in the rendered body"
     for element in _html_root(rendered).iter():
         for name, value in element.attrib.items():
@@ -694,7 +707,6 @@ def check_body(body: str) -> str:
                 scheme = _SCHEME.match(url)
                 allowed = SAFE_LINK_SCHEMES if name == "href" else SAFE_IMAGE_SCHEMES
                 assert scheme is None or scheme.group(1).lower() in allowed, f"unsafe {name}={value[:80]!r}"
-    return rendered
 
 
 def _html_root(rendered: str) -> etree._Element:

@@ -75,6 +75,17 @@ def test_default_user_file_is_read_and_can_be_ignored(runner, tmp_path):
         ('[[rule]]\nstrip = [".x"]\n', "'hosts' must be a non-empty list"),
         ('[[rule]]\nhosts = ["a.com"]\nunwrap = [{ host = "p.com" }]\n', "'unwrap' must be a table with exactly host and param"),
         ('[[rule]]\nhosts = ["a.com"]\nrewrite_links = [{ pattern = "a", replace = "\\\\2" }]\n', "refers to a group"),
+        ('[[rule]]\nhosts = ["a.com"]\ntimezone = "Asia"\n', "line 3: unknown time zone 'Asia'"),
+        ('[[rule]]\nhosts = ["a.com"]\nstrip = ["ns|p"]\n', "line 3: invalid CSS selector in 'strip': 'ns|p'"),
+        ('[[rule]]\nhosts = ["a.com"]\ndate_format = ["%Y %Q"]\n', "line 3: invalid date format in 'date_format'"),
+        ('[[rule]]\nhosts = ["exa mple.com"]\n', "line 2: 'exa mple.com' in 'hosts' is not a domain name"),
+        (
+            '[[rule]]\nhosts = ["a.com"]\nstrip_text = ["x"]\n\n[[rule]]\nhosts = ["b.com"]\nstrip_text = ["["]\n',
+            "rule 2, line 7",
+        ),
+        ('# times in Tokyo\n[[rule]]\nhosts = ["a.com"]\ntimezone = "Tokyo"\n', "line 4: unknown time zone 'Tokyo'"),
+        ('[[rule]]\nname = "A"\n\n[[rule]]\nhosts = ["b.com"]\n', "rule 1, line 1: 'hosts' must be"),
+        ('# my rules\n[[rules]]\nhosts = ["a.com"]\n', "line 2: unknown top-level key 'rules'"),
     ],
 )
 def test_broken_rules_file_exits_2_naming_file_and_problem(runner, tmp_path, text, message):
@@ -85,7 +96,7 @@ def test_broken_rules_file_exits_2_naming_file_and_problem(runner, tmp_path, tex
     assert result.exit_code == 2
     lines = [line for line in result.output.splitlines() if "broken.toml" in line]
     assert len(lines) == 1 and message in lines[0], result.output
-    assert "Traceback" not in result.output
+    assert "Traceback" not in result.output and "Usage:" not in result.output
     assert not out.exists(), "nothing may be converted with a broken rules file"
 
 
