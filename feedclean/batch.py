@@ -14,21 +14,26 @@ import json
 import multiprocessing
 import os
 import signal
+import stat
 import sys
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field, replace
-from fnmatch import fnmatch
-from pathlib import Path, PurePath
+from functools import cache
+from importlib import resources
+from pathlib import Path
 
 from . import __version__
 from .article import Article, InputError
+from .limits import DEFAULT_SETTLE_SECONDS, DEFAULT_TIMEOUT_SECONDS, TimedOut, within_time_limit
+from .paths import Found, discover, display_path, output_names
 from .pipeline import DEFAULT_MAX_BYTES, process_all
 from .render import SUFFIXES, render
 from .rules import BUILTIN, RuleSet
-from .write import Record, State, output_lock, write_atomic
+from .write import Record, State, StateError, output_key, output_lock, write_atomic
 
 # Tasks handed to a worker at once, and chunks kept in flight per worker.
 _CHUNK = 16
@@ -37,6 +42,8 @@ _WINDOW_PER_JOB = 4
 _PR_SET_PDEATHSIG = 1
 # Commit the state this often, so a killed run loses at most this many records.
 _CHECKPOINT_EVERY = 500
+# How every output of each format begins (see render.py).
+_OUTPUT_STARTS = {"md": b"---\ntitle: ", "json": b'{\n  "schema": '}
 
 
 @dataclass(frozen=True)
@@ -53,6 +60,8 @@ class Options:
     globs: tuple[str, ...] = ()
     max_bytes: int = DEFAULT_MAX_BYTES
     wait: bool = True
+    settle: float = DEFAULT_SETTLE_SECONDS
+    timeout: float = DEFAULT_TIMEOUT_SECONDS
 
 
 @dataclass
@@ -71,19 +80,29 @@ class Outcome:
 class Summary:
     counts: Counter = field(default_factory=Counter)
     failures: list[Outcome] = field(default_factory=list)
+    deferred: list[Outcome] = field(default_factory=list)
+    warnings: list[tuple[str, str]] = field(default_factory=list)
     merged: int = 0
     seconds: float = 0.0
+    dry_run: bool = False
+    state_error: str | None = None
 
     def as_dict(self) -> dict:
+        """The run as `--report` writes it."""
         return {
             "version": __version__,
+            "dry_run": self.dry_run,
             "converted": self.counts["converted"],
+            "would_convert": self.counts["would convert"],
             "unchanged": self.counts["unchanged"],
             "failed": self.counts["failed"],
             "deferred": self.counts["deferred"],
             "merged": self.merged,
             "seconds": round(self.seconds, 3),
+            "state_error": self.state_error,
             "failures": [{"input": f.input, "reason": f.reason} for f in self.failures],
+            "deferred_inputs": [{"input": d.input, "reason": d.reason} for d in self.deferred],
+            "warnings": [{"input": name, "warning": warning} for name, warning in self.warnings],
         }
 
 
@@ -102,52 +121,29 @@ class _Task:
     fingerprint: str
     output_format: str
     max_bytes: int
+    settle: float
+    timeout: float
 
 
 class _Deferred(Exception):
     """The input changed while it was read: the scraper is still writing it."""
 
 
-def discover(paths: Iterable[Path], output_dir: Path, globs: tuple[str, ...] = ()) -> Iterator[tuple[Path, PurePath]]:
-    """Inputs in a stable order, with the relative path each output mirrors.
-
-    In a folder every regular, non-hidden file is an input (hidden folders
-    are skipped too), and the output folder is never entered.
-    """
-    output_id = _identity(output_dir)
-    for root in paths:
-        if not root.is_dir():
-            yield root, PurePath(root.name)
-            continue
-        for folder, folders, files in os.walk(root):
-            folders[:] = sorted(d for d in folders if not d.startswith(".") and _identity(Path(folder, d)) != output_id)
-            for name in sorted(files):
-                if name.startswith("."):
-                    continue
-                path = Path(folder, name)
-                relative = path.relative_to(root)
-                if globs and not any(_glob_matches(relative, pattern) for pattern in globs):
-                    continue
-                if path.is_file():
-                    yield path, relative
-
-
-def _glob_matches(relative: PurePath, pattern: str) -> bool:
-    return relative.match(pattern) or fnmatch(relative.as_posix(), pattern)
-
-
-def _identity(path: Path) -> tuple[int, int] | None:
-    try:
-        status = path.stat()
-    except OSError:
-        return None
-    return status.st_dev, status.st_ino
-
-
 def options_fingerprint(rules: RuleSet, output_format: str) -> str:
-    """Changes whenever the output for an unchanged input could change."""
-    source = json.dumps([__version__, output_format, rules.digest_source])
+    """Changes whenever the output for an unchanged input could change: the code, the format, the rules."""
+    source = json.dumps([_code_digest(), output_format, rules.digest_source])
     return hashlib.sha256(source.encode()).hexdigest()[:16]
+
+
+@cache
+def _code_digest() -> str:
+    """feedclean's version and the digest of its own files, so a changed install converts again."""
+    digest = hashlib.sha256(__version__.encode())
+    package = resources.files(__package__)
+    for name in sorted(entry.name for entry in package.iterdir() if entry.name.endswith(".py")):
+        digest.update(package.joinpath(name).read_bytes())
+    digest.update(package.joinpath("rules/builtin.toml").read_bytes())
+    return digest.hexdigest()
 
 
 def run(
@@ -162,9 +158,10 @@ def run(
     Raises LockBusy when another run holds the folder and `options.wait` is off.
     """
     started = time.monotonic()
-    summary = Summary()
+    summary = Summary(dry_run=options.dry_run)
     if options.dry_run:
         state = State(options.output_dir, read_only=True)
+        summary.state_error = state.problem
         _consume(_plan(paths, options, rules, state), summary, listener, None)
         state.close()
     else:
@@ -174,100 +171,128 @@ def run(
                 outcomes = _execute(_plan(paths, options, rules, state), options, rules, lock_descriptor)
                 _consume(outcomes, summary, listener, state)
                 if options.dedupe:
-                    summary.merged = _merge_duplicates(state, options.output_dir, options.output_format)
+                    summary.merged, restore = _merge_duplicates(state, options.output_dir, options.output_format)
+                    _consume((_restore(record, options, rules) for record in restore), summary, listener, state)
             finally:
-                state.close()
+                _close_state(state, summary)
     summary.seconds = time.monotonic() - started
     return summary
 
 
 def _consume(outcomes: Iterable[Outcome], summary: Summary, listener: Callable[[Outcome], None], state: State | None) -> None:
     for count, outcome in enumerate(outcomes, 1):
-        if state is not None and outcome.record is not None:
-            state.save(outcome.record)
-            if count % _CHECKPOINT_EVERY == 0:
-                state.checkpoint()
+        if state is not None and outcome.record is not None and summary.state_error is None:
+            try:
+                state.save(outcome.record)
+                if count % _CHECKPOINT_EVERY == 0:
+                    state.checkpoint()
+            except StateError as error:
+                summary.state_error = str(error)
         summary.counts[outcome.status] += 1
         if outcome.status == "failed":
             summary.failures.append(outcome)
+        elif outcome.status == "deferred":
+            summary.deferred.append(outcome)
+        summary.warnings.extend((outcome.input, warning) for warning in outcome.warnings)
         listener(outcome)
+
+
+def _close_state(state: State, summary: Summary) -> None:
+    try:
+        state.close()
+    except StateError as error:
+        summary.state_error = summary.state_error or str(error)
 
 
 def _plan(paths: list[Path], options: Options, rules: RuleSet, state: State) -> Iterator[Outcome | _Task]:
     """For each input: an Outcome when nothing needs doing (or it cannot be done), else a task."""
     fingerprint = options_fingerprint(rules, options.output_format)
     suffix = SUFFIXES[options.output_format]
-    output_dir = options.output_dir
-    claimed: set[int] = set()  # hashes of this run's output names: small, so memory stays flat
-    for path, relative in discover(paths, output_dir, options.globs):
-        display = str(path)
-        output_rel, folder_rel = _output_names(relative, suffix)
-        output = output_dir / output_rel
-        key = os.path.abspath(path)
-        if hash(output_rel) in claimed:
-            yield Outcome(display, "failed", f"its output {output} is also another input's in this run; rename one of them")
+    output_dir = os.fspath(options.output_dir)
+    claimed: dict[str, str] = {}  # this folder's output names and their inputs: small, so memory stays flat
+    folder = None
+    for found in discover(paths, options.output_dir, options.globs):
+        display = display_path(found.path)
+        if found.problem:
+            yield Outcome(display, "failed", found.problem)
             continue
-        claimed.add(hash(output_rel))
+        output_rel, folder_rel = output_names(found.relative, suffix)
+        output = os.path.join(output_dir, output_rel)
+        if found.relative.rpartition("/")[0] != folder:
+            folder, claimed = found.relative.rpartition("/")[0], {}
+        if claimed.setdefault(output_rel, found.key) != found.key:
+            yield Outcome(display, "failed", f"its output {display_path(output)} is also another input's; rename one of them")
+            continue
         try:
-            status = path.stat()
+            status = found.status()
         except OSError as error:
-            yield Outcome(display, "failed", f"cannot read: {error.strerror}")
+            yield Outcome(display, "failed", f"cannot read: {error.strerror or error}")
             continue
-        problem = _output_problem(path, output, output_rel, key, state)
-        if problem:
-            yield Outcome(display, "failed", problem)
-            continue
-        if status.st_size > options.max_bytes:
-            yield Outcome(
-                display,
-                "failed",
-                f"file is {status.st_size:,} bytes, over the {options.max_bytes:,}-byte limit (raise it with --max-size)",
-            )
-            continue
-        record = state.lookup(key, options.output_format)
-        reason = _reason_to_convert(record, status, output_dir, fingerprint, options)
-        if reason is None:
-            yield Outcome(display, "unchanged", output=str(output_dir / record.output))
-            continue
-        touched = reason == "touched" and record is not None
-        task = _Task(
-            display,
-            display,
-            key,
-            str(output_dir),
-            output_rel,
-            folder_rel,
-            reason,
-            status.st_size,
-            status.st_mtime_ns,
-            record if touched else None,
-            fingerprint,
-            options.output_format,
-            options.max_bytes,
+        item = _plan_one(found, display, status, output_rel, folder_rel, fingerprint, options, state)
+        yield _dry_run_outcome(item) if options.dry_run and isinstance(item, _Task) else item
+
+
+def _plan_one(
+    found: Found,
+    display: str,
+    status: os.stat_result,
+    output_rel: str,
+    folder_rel: str,
+    fingerprint: str,
+    options: Options,
+    state: State,
+) -> Outcome | _Task:
+    output_dir = os.fspath(options.output_dir)
+    output = os.path.join(output_dir, output_rel)
+    if not stat.S_ISREG(status.st_mode):
+        return Outcome(display, "failed", "not a regular file (a folder, FIFO, device or socket)")
+    if status.st_size > options.max_bytes:
+        limit = f"over the {options.max_bytes:,}-byte limit (raise it with --max-size)"
+        return Outcome(display, "failed", f"file is {status.st_size:,} bytes, {limit}")
+    output_status = _stat_or_none(output)
+    if output_status is not None and (output_status.st_dev, output_status.st_ino) == (status.st_dev, status.st_ino):
+        return Outcome(
+            display, "failed", f"its output {display_path(output)} would overwrite the input itself; choose another -o"
         )
-        if options.dry_run:
-            yield _dry_run_outcome(task)
-        else:
-            yield task
+    record = state.lookup(found.key, options.output_format)
+    if record is None or record.output not in (output_rel, folder_rel):
+        if output_status is not None and not _written_by_feedclean(output, options.output_format):
+            foreign = f"its output {display_path(output)} exists and was not written by feedclean"
+            return Outcome(display, "failed", f"{foreign}; not overwritten (move it, or choose another -o)")
+        other = state.owner_of(output_rel, found.key)
+        if other is not None:
+            return Outcome(display, "failed", f"its output {display_path(output)} is already the output of {display_path(other)}")
+    known_status = output_status if record is not None and record.output == output_rel else None
+    reason = _reason_to_convert(record, status, known_status, fingerprint, options)
+    if reason is None:
+        return Outcome(display, "unchanged", output=display_path(os.path.join(output_dir, record.output)))
+    return _Task(
+        found.path, display, found.key, output_dir, output_rel, folder_rel, reason, status.st_size, status.st_mtime_ns,
+        record if reason == "touched" else None, fingerprint, options.output_format, options.max_bytes,
+        options.settle, options.timeout,
+    )  # fmt: skip
 
 
-def _output_names(relative: PurePath, suffix: str) -> tuple[str, str]:
-    """The output file for a dump (IN/a/b.txt → a/b.md) and the folder for a feed's items (a/b/)."""
-    stem = relative.with_suffix("") if relative.suffix else relative
-    return f"{stem.as_posix()}{suffix}", f"{stem.as_posix()}/"
+def _written_by_feedclean(path: str, output_format: str) -> bool:
+    """Whether an existing file the state does not know starts as feedclean's outputs do
+    (a lost state file, an earlier run): anything else, an input included, is never overwritten."""
+    try:
+        with open(path, "rb") as handle:
+            start = handle.read(len(_OUTPUT_STARTS[output_format]))
+    except OSError:
+        return False
+    return start == _OUTPUT_STARTS[output_format]
 
 
-def _output_problem(path: Path, output: Path, output_rel: str, key: str, state: State) -> str | None:
-    if output.exists() and os.path.samefile(path, output):
-        return f"its output {output} would overwrite the input itself; choose another -o folder"
-    other = state.owner_of(output_rel, key)
-    if other is not None:
-        return f"its output {output} is already the output of {other}; rename one of the two inputs"
-    return None
+def _stat_or_none(path: str) -> os.stat_result | None:
+    try:
+        return os.stat(path)
+    except OSError:
+        return None
 
 
 def _reason_to_convert(
-    record: Record | None, status: os.stat_result, output_dir: Path, fingerprint: str, options: Options
+    record: Record | None, status: os.stat_result, output_status: os.stat_result | None, fingerprint: str, options: Options
 ) -> str | None:
     """Why the input needs converting, "touched" if only its content hash can tell, None if not."""
     if options.force:
@@ -279,59 +304,97 @@ def _reason_to_convert(
     if record.merged and not options.dedupe:
         return "duplicate no longer merged"
     if not record.merged:
-        try:
-            output_key = _output_key(output_dir / record.output)
-        except OSError:
+        key = output_key(os.path.join(os.fspath(options.output_dir), record.output), output_status)
+        if key is None:
             return "output missing"
-        if output_key != (record.output_size, record.output_mtime_ns):
+        if key != (record.output_size, record.output_mtime_ns):
             return "output modified"
     if (status.st_size, status.st_mtime_ns) == (record.size, record.mtime_ns):
         return None
     return "touched"
 
 
-def _output_key(output: Path) -> tuple[int, int]:
-    """Size and mtime of an output file, or item count and mtime of a feed's output folder."""
-    status = output.stat()
-    if output.is_dir():
-        return sum(1 for entry in os.scandir(output) if entry.is_file()), status.st_mtime_ns
-    return status.st_size, status.st_mtime_ns
-
-
 def _dry_run_outcome(task: _Task) -> Outcome:
     reason = task.reason
+    output = display_path(os.path.join(task.output_dir, task.output_rel))
     if reason == "touched":
         try:
             data, _ = _read_stable(task)
         except (OSError, _Deferred):
-            return Outcome(task.display, "would convert", "changed", str(Path(task.output_dir, task.output_rel)))
+            return Outcome(task.display, "would convert", "changed", output)
         if _digest(data) == task.known.digest:
-            return Outcome(task.display, "unchanged", output=str(Path(task.output_dir, task.output_rel)))
+            return Outcome(task.display, "unchanged", output=output)
         reason = "changed"
-    return Outcome(task.display, "would convert", reason, str(Path(task.output_dir, task.output_rel)))
+    return Outcome(task.display, "would convert", reason, output)
 
 
 def _execute(items: Iterator[Outcome | _Task], options: Options, rules: RuleSet, lock_descriptor: int) -> Iterator[Outcome]:
     """Run tasks (in worker processes when jobs > 1), yielding outcomes in input order."""
-    global _worker_rules
     if options.jobs <= 1:
-        _worker_rules = rules
         for item in items:
-            yield item if isinstance(item, Outcome) else _convert(item)
+            yield item if isinstance(item, Outcome) else _convert(item, rules)
         return
-    context = multiprocessing.get_context("fork") if sys.platform == "linux" else None
-    setup = (rules, os.getpid(), lock_descriptor)
-    with ProcessPoolExecutor(options.jobs, mp_context=context, initializer=_init_worker, initargs=setup) as pool:
-        window: deque[Future | list[Outcome]] = deque()
+    workers = _Workers(options.jobs, rules, lock_descriptor)
+    window: deque[tuple[Future | None, list[Outcome | _Task]]] = deque()
+    try:
         for chunk in _chunks(items):
-            if any(isinstance(item, _Task) for item in chunk):
-                window.append(pool.submit(_convert_chunk, chunk))
-            else:
-                window.append(chunk)
+            window.append((workers.submit(chunk) if any(isinstance(item, _Task) for item in chunk) else None, chunk))
             while len(window) > options.jobs * _WINDOW_PER_JOB:
-                yield from _resolve(window.popleft())
+                yield from workers.resolve(*window.popleft())
         while window:
-            yield from _resolve(window.popleft())
+            yield from workers.resolve(*window.popleft())
+    finally:
+        workers.close()
+
+
+class _Workers:
+    """The worker processes, replaced when one dies (the OOM killer, a crash in a C library).
+
+    The chunks it was working on are run again in new workers; a chunk that
+    kills its worker twice is run one input per process, so only the input
+    that kills its process fails.
+    """
+
+    def __init__(self, jobs: int, rules: RuleSet, lock_descriptor: int) -> None:
+        self._jobs = jobs
+        self._setup = (rules, os.getpid(), lock_descriptor)
+        self._context = multiprocessing.get_context("fork") if sys.platform == "linux" else None
+        self._pool = self._new_pool(jobs)
+
+    def _new_pool(self, jobs: int) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(jobs, mp_context=self._context, initializer=_init_worker, initargs=self._setup)
+
+    def submit(self, chunk: list[Outcome | _Task]) -> Future:
+        return self._pool.submit(_convert_chunk, chunk)
+
+    def resolve(self, future: Future | None, chunk: list[Outcome | _Task]) -> list[Outcome]:
+        if future is None:
+            return chunk
+        try:
+            return future.result()
+        except BrokenProcessPool:
+            self._replace_pool()
+        try:
+            return self.submit(chunk).result()
+        except BrokenProcessPool:
+            self._replace_pool()
+        return [item if isinstance(item, Outcome) else self._convert_alone(item) for item in chunk]
+
+    def _replace_pool(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._pool = self._new_pool(self._jobs)
+
+    def _convert_alone(self, task: _Task) -> Outcome:
+        pool = self._new_pool(1)
+        try:
+            return pool.submit(_convert, task).result()
+        except BrokenProcessPool:
+            return Outcome(task.display, "failed", "the process converting it died (out of memory, or a crash in a library)")
+        finally:
+            pool.shutdown(wait=False, cancel_futures=True)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _chunks(items: Iterator[Outcome | _Task]) -> Iterator[list[Outcome | _Task]]:
@@ -345,10 +408,6 @@ def _chunks(items: Iterator[Outcome | _Task]) -> Iterator[list[Outcome | _Task]]
             chunk, tasks = [], 0
     if chunk:
         yield chunk
-
-
-def _resolve(entry: Future | list[Outcome]) -> list[Outcome]:
-    return entry.result() if isinstance(entry, Future) else entry
 
 
 _worker_rules: RuleSet = BUILTIN
@@ -386,7 +445,7 @@ def _convert_chunk(chunk: list[Outcome | _Task]) -> list[Outcome]:
     return [item if isinstance(item, Outcome) else _convert(item) for item in chunk]
 
 
-def _convert(task: _Task) -> Outcome:
+def _convert(task: _Task, rules: RuleSet | None = None) -> Outcome:
     """Convert one input and write its output(s); never raises for a bad input."""
     try:
         data, status = _read_stable(task)
@@ -397,26 +456,47 @@ def _convert(task: _Task) -> Outcome:
     digest = _digest(data)
     if task.known is not None and task.known.digest == digest:
         record = replace(task.known, size=status.st_size, mtime_ns=status.st_mtime_ns)
-        return Outcome(task.display, "unchanged", output=str(Path(task.output_dir, record.output)), record=record)
+        return Outcome(
+            task.display, "unchanged", output=display_path(os.path.join(task.output_dir, record.output)), record=record
+        )
     try:
-        articles = process_all(data, task.display, rules=_worker_rules, max_bytes=task.max_bytes)
+        articles = within_time_limit(
+            task.timeout, process_all, data, task.display, rules=rules or _worker_rules, max_bytes=task.max_bytes
+        )
         outputs = _outputs(task, articles)
-    except InputError as error:
-        return Outcome(task.display, "failed", str(error))
-    except RecursionError:
-        return Outcome(task.display, "failed", "markup nested too deeply to convert")
+    except (InputError, RecursionError, TimedOut) as error:
+        problem = _problem(error, task.timeout)
     except Exception as error:  # a bug must cost one input, not the batch
-        return Outcome(task.display, "failed", f"internal error ({type(error).__name__}: {error}); please report it")
+        problem = f"internal error ({type(error).__name__}: {error}); please report it"
+    else:
+        problem = None
     if _stat_key(os.stat(task.path)) != _stat_key(status):
         return Outcome(task.display, "deferred", "changed while being converted; left for the next run")
+    if problem is not None:
+        return Outcome(task.display, "failed", problem)
+    return _write_outputs(task, articles, outputs, status, digest)
+
+
+def _problem(error: Exception, timeout: float) -> str:
+    if isinstance(error, RecursionError):
+        return "markup nested too deeply to convert"
+    if isinstance(error, TimedOut):
+        return f"took longer than {timeout:g} s to convert (raise the limit with --timeout); a rules regex that backtracks?"
+    return str(error)
+
+
+def _write_outputs(
+    task: _Task, articles: list[Article], outputs: list[tuple[str, str]], status: os.stat_result, digest: str
+) -> Outcome:
     root = os.path.realpath(task.output_dir)
-    try:
-        for path, text in outputs:
-            if not os.path.realpath(path).startswith(root + os.sep):
-                return Outcome(task.display, "failed", f"its output {path} would land outside {task.output_dir} (a symlink?)")
-            write_atomic(path, text.encode("utf-8"))
-    except OSError as error:
-        return Outcome(task.display, "failed", f"cannot write {error.filename}: {error.strerror or error}")
+    for path, text in outputs:
+        if not os.path.realpath(path).startswith(root + os.sep):
+            outside = f"would land outside {display_path(task.output_dir)} (a symlink?)"
+            return Outcome(task.display, "failed", f"its output {display_path(path)} {outside}")
+        try:
+            write_atomic(Path(path), text.encode("utf-8"))
+        except OSError as error:
+            return Outcome(task.display, "failed", f"cannot write {display_path(path)}: {error.strerror or error}")
     reason = task.reason if task.reason != "touched" else "changed"
     feed = articles[0].from_feed
     outcome = _done(task, reason, status, digest, None if feed else articles[0], feed=feed)
@@ -424,44 +504,59 @@ def _convert(task: _Task) -> Outcome:
     return outcome
 
 
-def _outputs(task: _Task, articles: list[Article]) -> list[tuple[Path, str]]:
-    """Where each article goes: a dump's to its output file, a feed's items into a folder by id."""
+def _outputs(task: _Task, articles: list[Article]) -> list[tuple[str, str]]:
+    """Where each article goes: a dump's to its output file, a feed's items into a folder by id.
+
+    Items with the same id (the same link) are told apart by their content,
+    not by their order, so a feed that reorders its items renames nothing.
+    """
     if len(articles) == 1 and not articles[0].from_feed:
-        return [(Path(task.output_dir, task.output_rel), render(articles[0], task.output_format))]
-    folder = Path(task.output_dir, task.folder_rel)
+        return [(os.path.join(task.output_dir, task.output_rel), render(articles[0], task.output_format))]
+    folder = os.path.join(task.output_dir, task.folder_rel)
     suffix = SUFFIXES[task.output_format]
-    seen: Counter = Counter()
+    counts = Counter(article.id for article in articles)
     outputs = []
     for article in articles:
-        seen[article.id] += 1
-        name = article.id if seen[article.id] == 1 else f"{article.id}-{seen[article.id]}"
-        outputs.append((folder / f"{name}{suffix}", render(article, task.output_format)))
+        text = render(article, task.output_format)
+        name = article.id if counts[article.id] == 1 else f"{article.id}-{hashlib.sha256(text.encode()).hexdigest()[:8]}"
+        outputs.append((os.path.join(folder, f"{name}{suffix}"), text))
     return outputs
 
 
 def _done(task: _Task, reason: str, status: os.stat_result, digest: str, article: Article | None, feed: bool) -> Outcome:
     """The outcome of a conversion, with the record the state keeps of it."""
     output_rel = task.folder_rel if feed else task.output_rel
-    output = Path(task.output_dir, output_rel)
-    try:
-        output_size, output_mtime_ns = _output_key(output)
-    except OSError:
-        return Outcome(task.display, "failed", f"output {output} vanished after writing")
+    output = os.path.join(task.output_dir, output_rel)
+    key = output_key(output)
+    if key is None:
+        return Outcome(task.display, "failed", f"output {display_path(output)} vanished after writing")
     url = article.canonical_url if article is not None else None
     fetched = article.fetched.timestamp() if article is not None and article.fetched else None
     record = Record(
         task.key, task.output_format, status.st_size, status.st_mtime_ns, digest, task.fingerprint, output_rel,
-        output_size, output_mtime_ns, url, fetched, False,
+        key[0], key[1], url, fetched, False,
     )  # fmt: skip
-    return Outcome(task.display, "converted", reason, str(output), record=record)
+    return Outcome(task.display, "converted", reason, display_path(output), record=record)
 
 
 def _read_stable(task: _Task) -> tuple[bytes, os.stat_result]:
-    """The input's bytes, unless it changes (or changed since planning) while being read."""
-    with open(task.path, "rb") as handle:
-        before = os.fstat(handle.fileno())
+    """The input's bytes, unless it changes (or changed since planning) while being read.
+
+    An input modified within the last `settle` seconds may still be being
+    written by a scraper that pauses between writes: it is read only once it
+    has been left alone that long. The file is opened without blocking and
+    must be a regular file (a FIFO would hang the run).
+    """
+    calm = task.mtime_ns / 1e9 + task.settle - time.time()
+    if calm > 0:
+        time.sleep(min(calm, task.settle))
+    descriptor = os.open(task.path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    with open(descriptor, "rb") as handle:
+        before = os.fstat(descriptor)
+        if not stat.S_ISREG(before.st_mode):
+            raise OSError(0, "not a regular file")
         data = handle.read(task.max_bytes + 1)
-        after = os.fstat(handle.fileno())
+        after = os.fstat(descriptor)
     if _stat_key(before) != _stat_key(after) or len(data) != after.st_size:
         raise _Deferred
     if _stat_key(before) != (task.size, task.mtime_ns):
@@ -477,21 +572,42 @@ def _digest(data: bytes) -> str:
     return hashlib.blake2b(data, digest_size=16).hexdigest()
 
 
-def _merge_duplicates(state: State, output_dir: Path, output_format: str) -> int:
-    """Keep one output per canonical URL, the latest fetch's; return how many were newly merged."""
+def _merge_duplicates(state: State, output_dir: Path, output_format: str) -> tuple[int, list[Record]]:
+    """Keep one output per canonical URL, the latest fetch's; return how many were newly merged,
+    and the records whose output must come back because the input that won is gone."""
     merged = 0
+    restore = []
     for url in state.duplicate_urls(output_format):
-        records = [r for r in state.with_url(url, output_format) if os.path.exists(r.input)]
-        if len(records) < 2:
+        records = state.with_url(url, output_format)
+        alive = [record for record in records if os.path.exists(record.input)]
+        for gone in (record for record in records if record not in alive):
+            if not gone.merged:
+                with contextlib.suppress(OSError):
+                    (output_dir / gone.output).unlink()
+            state.forget(gone)
+        if not alive:
             continue
-        records.sort(key=lambda r: (r.fetched if r.fetched is not None else float("-inf"), r.input), reverse=True)
-        for loser in records[1:]:
+        alive.sort(key=lambda r: (r.fetched if r.fetched is not None else float("-inf"), r.input), reverse=True)
+        for loser in alive[1:]:
             if loser.merged:
                 continue
             with contextlib.suppress(FileNotFoundError):
                 (output_dir / loser.output).unlink()
             state.save(replace(loser, merged=True))
             merged += 1
-        if records[0].merged:
-            state.forget(records[0])
-    return merged
+        if alive[0].merged:
+            restore.append(alive[0])
+    return merged, restore
+
+
+def _restore(record: Record, options: Options, rules: RuleSet) -> Outcome:
+    """Convert a merged duplicate again, now that the input that won is gone."""
+    try:
+        status = os.stat(record.input)
+    except OSError as error:
+        return Outcome(display_path(record.input), "failed", f"cannot read: {error.strerror or error}")
+    return _convert(_Task(
+        record.input, display_path(record.input), record.input, os.fspath(options.output_dir), record.output,
+        record.output, "restored (the duplicate that won is gone)", status.st_size, status.st_mtime_ns, None,
+        options_fingerprint(rules, options.output_format), options.output_format, options.max_bytes, 0.0, options.timeout,
+    ), rules)  # fmt: skip

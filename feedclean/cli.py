@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import sys
 from pathlib import Path
 from typing import ClassVar, NoReturn
@@ -12,6 +13,8 @@ import click
 
 from . import __version__
 from .article import InputError
+from .limits import DEFAULT_SETTLE_SECONDS, DEFAULT_TIMEOUT_SECONDS, TimedOut, within_time_limit
+from .paths import display_path
 from .pipeline import DEFAULT_MAX_BYTES, process_all, render_all
 from .render import FORMATS
 from .rules import BUILTIN, RulesError, RuleSet
@@ -19,6 +22,7 @@ from .write import LockBusy, write_atomic
 
 EXIT_FAILED = 1
 EXIT_LOCKED = 3
+EXIT_INTERRUPTED = 130
 
 CONVERT_HELP = """Convert RSS dumps to clean Markdown (or JSON) articles.
 
@@ -75,7 +79,7 @@ class ByteSize(click.ParamType):
         number = text[: len(text) - len(unit)]
         try:
             size = int(float(number) * self._UNITS[unit])
-        except ValueError:
+        except (ValueError, OverflowError):
             self.fail(f"{value!r} is not a size like 800k, 20M or 1G", param, ctx)
         if size <= 0:
             self.fail("the size limit must be positive", param, ctx)
@@ -92,8 +96,11 @@ def load_rules(files: tuple[Path, ...], use_user_rules: bool) -> tuple[RuleSet, 
     """The built-in rules, then the user's default file (if any), then each --rules file."""
     chosen = list(files)
     default = user_rules_file()
-    if use_user_rules and default.is_file():
-        chosen.insert(0, default)
+    try:
+        if use_user_rules and default.is_file():
+            chosen.insert(0, default)
+    except OSError as error:
+        raise RulesFileError(f"rules: cannot tell whether {default} exists ({error.strerror}); use --no-user-rules") from None
     try:
         return BUILTIN.with_files(chosen), tuple(chosen)
     except RulesError as error:
@@ -180,6 +187,22 @@ def main() -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Also write the run's summary and failures to this JSON file.",
 )
+@click.option(
+    "--settle",
+    type=click.FloatRange(min=0),
+    default=DEFAULT_SETTLE_SECONDS,
+    show_default=True,
+    metavar="SECONDS",
+    help="An input modified less than this long ago may still be being written: wait until it is that old.",
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0),
+    default=DEFAULT_TIMEOUT_SECONDS,
+    show_default=True,
+    metavar="SECONDS",
+    help="Fail an input that takes longer than this to convert (0: no limit).",
+)
 @click.option("-q", "--quiet", is_flag=True, help="Print errors only.")
 @rules_option
 @no_user_rules_option
@@ -195,22 +218,26 @@ def convert(
     wait,
     max_size,
     report_file,
+    settle,
+    timeout,
     quiet,
     rule_files,
     no_user_rules,
 ) -> None:
     rules, chosen_files = load_rules(rule_files, not no_user_rules)
     if not paths or paths == (Path("-"),):
-        _convert_stdin(output_dir, output_format, rules, max_size)
+        _convert_stdin(output_dir, output_format, rules, max_size, timeout)
         return
     if Path("-") in paths:
         raise click.UsageError("'-' (stdin) cannot be mixed with files or folders")
     if output_dir is None:
-        if len(paths) == 1 and paths[0].is_file():
-            _convert_to_stdout(paths[0].read_bytes(), str(paths[0]), output_format, rules, max_size)
+        if len(paths) == 1 and not paths[0].is_dir():
+            name = display_path(str(paths[0]))
+            _convert_to_stdout(_read_one(paths[0], name, max_size), name, output_format, rules, max_size, timeout)
             return
         raise click.UsageError("give an output folder with -o OUT (a single file, or stdin, may go to stdout)")
-    from .batch import Options, discover, run
+    from .batch import Options, run
+    from .paths import discover
     from .progress import Reporter
 
     for path in paths:
@@ -227,6 +254,8 @@ def convert(
         globs=globs,
         max_bytes=max_size,
         wait=wait,
+        settle=settle,
+        timeout=timeout,
     )
     reporter = Reporter(quiet=quiet)
     reporter.start(sum(1 for _ in discover(list(paths), output_dir, globs)) if reporter.fancy else None)
@@ -234,35 +263,71 @@ def convert(
         summary = run(list(paths), options, rules, reporter, on_wait=reporter.waiting)
     except LockBusy as busy:
         reporter.stop()
+        _write_report(report_file, {"error": f"another run ({busy}) is writing to {output_dir}"})
         click.echo(f"feedclean: another run ({busy}) is writing to {output_dir}; not waiting (--no-wait)", err=True)
         sys.exit(EXIT_LOCKED)
     except OSError as error:
         reporter.stop()
-        raise CommandError(f"cannot use output folder {output_dir}: {error.strerror or error}") from None
+        problem = f"cannot use output folder {output_dir}: {error.strerror or error}"
+        _write_report(report_file, {"error": problem})
+        raise CommandError(problem) from None
+    except KeyboardInterrupt:
+        reporter.stop()
+        click.echo("feedclean: interrupted; what was written is complete, the next run converts the rest", err=True)
+        sys.exit(EXIT_INTERRUPTED)
     reporter.finish(summary, dry_run)
-    if report_file is not None:
-        write_atomic(report_file, (json.dumps(summary.as_dict(), ensure_ascii=False, indent=2) + "\n").encode())
-    if summary.failures:
+    if summary.state_error:
+        click.echo(f"feedclean: error: {summary.state_error}", err=True)
+    _write_report(report_file, summary.as_dict())
+    if summary.failures or summary.state_error:
         sys.exit(EXIT_FAILED)
 
 
-def _convert_stdin(output_dir: Path | None, output_format: str, rules: RuleSet, max_size: int) -> None:
+def _write_report(report_file: Path | None, report: dict) -> None:
+    if report_file is None:
+        return
+    try:
+        write_atomic(report_file, (json.dumps(report, ensure_ascii=False, indent=2) + "\n").encode("utf-8", "backslashreplace"))
+    except OSError as error:
+        click.echo(f"feedclean: error: cannot write the report {report_file}: {error.strerror or error}", err=True)
+        sys.exit(EXIT_FAILED)
+
+
+def _read_one(path: Path, name: str, max_size: int) -> bytes:
+    """A single input file's bytes; a FIFO, a device or a file over the limit is refused unread."""
+    try:
+        status = path.stat()
+        if not stat.S_ISREG(status.st_mode):
+            _fail(name, "not a regular file (a FIFO, device or socket)")
+        if status.st_size > max_size:
+            _fail(name, f"file is {status.st_size:,} bytes, over the {max_size:,}-byte limit (raise it with --max-size)")
+        with path.open("rb") as handle:
+            return handle.read(max_size + 1)
+    except OSError as error:
+        _fail(name, f"cannot read: {error.strerror or error}")
+
+
+def _convert_stdin(output_dir: Path | None, output_format: str, rules: RuleSet, max_size: int, timeout: float) -> None:
     if output_dir is not None:
         raise click.UsageError("reading stdin writes the article to stdout; drop -o, or give files or folders to convert")
     if sys.stdin.isatty():
         raise click.UsageError("no input: give files or folders to convert, or pipe a dump into stdin")
-    _convert_to_stdout(sys.stdin.buffer.read(max_size + 1), "<stdin>", output_format, rules, max_size)
+    _convert_to_stdout(sys.stdin.buffer.read(max_size + 1), "<stdin>", output_format, rules, max_size, timeout)
 
 
-def _convert_to_stdout(data: bytes, name: str, output_format: str, rules: RuleSet, max_size: int) -> None:
+def _convert_to_stdout(data: bytes, name: str, output_format: str, rules: RuleSet, max_size: int, timeout: float) -> None:
     """One input's articles on stdout (a feed's as a JSON array, or Markdown files one after another)."""
+    if len(data) > max_size:
+        _fail(name, f"more than {max_size:,} bytes, over the limit (raise it with --max-size)")
     try:
-        articles = process_all(data, name, rules=rules, max_bytes=max_size)
+        articles = within_time_limit(timeout, process_all, data, name, rules=rules, max_bytes=max_size)
         text = render_all(articles, output_format)
     except InputError as error:
         _fail(name, str(error))
     except RecursionError:
         _fail(name, "markup nested too deeply to convert")
+    except TimedOut:
+        _fail(name, f"took longer than {timeout:g} s to convert (raise the limit with --timeout)")
     except Exception as error:  # a bug must give one line, never a traceback
         _fail(name, f"internal error ({type(error).__name__}: {error}); please report it")
     for warning in (warning for article in articles for warning in article.warnings):

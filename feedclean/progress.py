@@ -42,7 +42,7 @@ class Reporter:
             TimeElapsedColumn(),
             console=console,
             transient=True,
-            auto_refresh=False,
+            refresh_per_second=8,
         )
         self._progress.start()
         self._task = self._progress.add_task("convert", total=total)
@@ -63,7 +63,6 @@ class Reporter:
                 self._say(f"{PROGRAM}: warning: {outcome.input}: {warning}", style="yellow")
         if self._progress is not None:
             self._progress.advance(self._task)
-            self._progress.refresh()
 
     def stop(self) -> None:
         """Take the progress bar off the screen."""

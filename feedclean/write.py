@@ -10,24 +10,34 @@ Everything feedclean keeps about an output folder lives in OUT/.feedclean/:
 The state is a cache, never trusted blindly: a row only lets an input be
 skipped when the input's size and mtime (or else its content hash), the
 options and the output file's size and mtime all still match. A state file
-that is corrupt or of another schema is deleted and rebuilt; losing it costs
-one full run.
+that is corrupt, of another schema or of another shape is deleted and
+rebuilt; losing it costs one full run.
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import itertools
 import os
+import shutil
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import astuple, dataclass
 from pathlib import Path
+from urllib.parse import quote
 
 STATE_DIR = ".feedclean"
 TEMP_SUFFIX = ".feedclean-tmp"
-_SCHEMA_VERSION = 4
+_SCHEMA_VERSION = 5
+_COLUMNS = (
+    ("input", str), ("format", str), ("size", int), ("mtime_ns", int), ("digest", str), ("options", str),
+    ("output", str), ("output_size", int), ("output_mtime_ns", int), ("url", (str, type(None))),
+    ("fetched", (float, int, type(None))), ("merged", int),
+)  # fmt: skip
+# How long a state update waits for another program holding the file (a backup, sqlite3 in a shell).
+_BUSY_SECONDS = 30
 _temp_names = itertools.count()
 
 
@@ -35,12 +45,16 @@ class LockBusy(Exception):
     """Another run holds the output folder's lock."""
 
 
+class StateError(Exception):
+    """The state file could not be updated (disk full, locked); the message says so in one line."""
+
+
 def write_atomic(path: Path, data: bytes) -> bool:
     """Write `data` to `path` through a temporary file and a rename; False if already identical.
 
     A run killed at any moment leaves either the old file or the new one,
-    never a partial one. Temporary names end in TEMP_SUFFIX, so they never
-    match *.md or *.json.
+    never a partial one. Temporary names are short (a long output name must
+    still fit) and end in TEMP_SUFFIX, so they never match *.md or *.json.
     """
     try:
         if path.stat().st_size == len(data) and path.read_bytes() == data:
@@ -48,7 +62,7 @@ def write_atomic(path: Path, data: bytes) -> bool:
     except (FileNotFoundError, NotADirectoryError):
         pass
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name[:80]}.{os.getpid()}.{next(_temp_names)}{TEMP_SUFFIX}")
+    temporary = path.with_name(f".{os.getpid()}.{next(_temp_names)}{TEMP_SUFFIX}")
     try:
         with open(temporary, "xb") as handle:
             handle.write(data)
@@ -58,6 +72,21 @@ def write_atomic(path: Path, data: bytes) -> bool:
             temporary.unlink()
         raise
     return True
+
+
+def output_key(path: str, status: os.stat_result | None = None) -> tuple[int, int] | None:
+    """What says whether an output is still as written: size and mtime of a file; for a feed's
+    folder of items, their number and a digest of each item's name, size and mtime. None if gone."""
+    try:
+        if not path.endswith(os.sep) and not path.endswith("/"):
+            status = status or os.stat(path)
+            return status.st_size, status.st_mtime_ns
+        with os.scandir(path) as scan:
+            items = sorted((entry.name, entry.stat().st_size, entry.stat().st_mtime_ns) for entry in scan if entry.is_file())
+    except OSError:
+        return None
+    digest = hashlib.blake2b(repr(items).encode("utf-8", "surrogateescape"), digest_size=7).digest()
+    return len(items), int.from_bytes(digest, "big")
 
 
 def sweep_temporary_files(root: Path) -> int:
@@ -113,8 +142,8 @@ def _holder(handle) -> str:
 class Record:
     """What an input and its output looked like when the input was last converted.
 
-    `output` is the output file, or for a feed file the folder of its items
-    (ending in "/"); `output_size` is then the number of items.
+    `input` is the input's real path. `output` is the output file, or for a
+    feed file the folder of its items (ending in "/"), relative to OUT.
     """
 
     input: str
@@ -132,101 +161,172 @@ class Record:
 
 
 class State:
-    """The SQLite table of Records for one output folder."""
+    """The SQLite table of Records for one output folder.
+
+    Paths are stored as the bytes the file system uses (a file name need not
+    be UTF-8). Reading never fails a run: a row of the wrong shape is no
+    record. Writing fails with StateError, which the run reports once.
+    """
 
     def __init__(self, output_dir: Path, read_only: bool = False) -> None:
         self.path = output_dir / STATE_DIR / "state.sqlite3"
+        self.problem: str | None = None
         self._read_only = read_only
         self._connection = self._open()
 
     def _open(self) -> sqlite3.Connection | None:
-        if self._read_only and not self.path.exists():
-            return None
+        if self._read_only:
+            return self._open_read_only()
         try:
             return self._connect()
-        except sqlite3.DatabaseError:
-            if self._read_only:
-                return None
-            for suffix in ("", "-wal", "-shm", "-journal"):
-                with contextlib.suppress(OSError):
-                    os.unlink(f"{self.path}{suffix}")
+        except sqlite3.Error:
+            self._delete()
             return self._connect()
+
+    def _open_read_only(self) -> sqlite3.Connection | None:
+        if not self.path.is_file():
+            return None
+        for mode in ("ro", "ro&immutable=1"):
+            try:
+                connection = sqlite3.connect(f"file:{quote(os.fspath(self.path))}?mode={mode}", uri=True, timeout=_BUSY_SECONDS)
+                if self._is_sound(connection):
+                    return connection
+                connection.close()
+                break
+            except sqlite3.Error:
+                continue
+        self.problem = f"cannot read the state in {self.path}; every input is listed as new"
+        return None
+
+    def _delete(self) -> None:
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            target = f"{self.path}{suffix}"
+            with contextlib.suppress(OSError):
+                if os.path.isdir(target) and not os.path.islink(target):
+                    shutil.rmtree(target)
+                else:
+                    os.unlink(target)
 
     def _connect(self) -> sqlite3.Connection:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        connection = sqlite3.connect(self.path, isolation_level=None)
-        version = connection.execute("PRAGMA user_version").fetchone()[0]
-        if connection.execute("PRAGMA quick_check").fetchone()[0] != "ok":
-            connection.close()
-            raise sqlite3.DatabaseError("state file failed its integrity check")
-        if version != _SCHEMA_VERSION and not self._read_only:
-            connection.executescript(
-                f"""
-                DROP TABLE IF EXISTS files;
-                CREATE TABLE files (
-                    input TEXT, format TEXT, size INTEGER, mtime_ns INTEGER, digest TEXT, options TEXT,
-                    output TEXT, output_size INTEGER, output_mtime_ns INTEGER, url TEXT, fetched REAL,
-                    merged INTEGER DEFAULT 0, PRIMARY KEY (input, format));
-                CREATE INDEX files_output ON files(output);
-                CREATE INDEX files_url ON files(url);
-                PRAGMA user_version = {_SCHEMA_VERSION};
-                """
-            )
-        if not self._read_only:
+        connection = sqlite3.connect(self.path, isolation_level=None, timeout=_BUSY_SECONDS)
+        try:
+            if not self._is_sound(connection):
+                connection.executescript(
+                    f"""
+                    DROP TABLE IF EXISTS files;
+                    CREATE TABLE files (
+                        input BLOB, format TEXT, size INTEGER, mtime_ns INTEGER, digest TEXT, options TEXT,
+                        output BLOB, output_size INTEGER, output_mtime_ns INTEGER, url TEXT, fetched REAL,
+                        merged INTEGER DEFAULT 0, PRIMARY KEY (input, format));
+                    CREATE INDEX files_output ON files(output);
+                    CREATE INDEX files_url ON files(url);
+                    PRAGMA user_version = {_SCHEMA_VERSION};
+                    """
+                )
             connection.execute("PRAGMA journal_mode = WAL")
             connection.execute("PRAGMA synchronous = NORMAL")
             connection.execute("BEGIN")
+        except sqlite3.Error:
+            connection.close()
+            raise
         return connection
+
+    @staticmethod
+    def _is_sound(connection: sqlite3.Connection) -> bool:
+        """Whether the file is a state of this schema: version, integrity, and the table's columns."""
+        if connection.execute("PRAGMA user_version").fetchone()[0] != _SCHEMA_VERSION:
+            return False
+        if connection.execute("PRAGMA quick_check").fetchone()[0] != "ok":
+            return False
+        columns = [row[1] for row in connection.execute("PRAGMA table_info(files)")]
+        return columns == [name for name, _ in _COLUMNS]
 
     def lookup(self, input_key: str, output_format: str) -> Record | None:
         """The record of `input_key` converted to `output_format` (one input may have .md and .json)."""
-        if self._connection is None:
-            return None
-        try:
-            row = self._connection.execute(
-                "SELECT * FROM files WHERE input = ? AND format = ?", (input_key, output_format)
-            ).fetchone()
-        except sqlite3.DatabaseError:
-            return None
-        return Record(*row[:-1], bool(row[-1])) if row else None
+        return next(
+            iter(self._records("SELECT * FROM files WHERE input = ? AND format = ?", (_path(input_key), output_format))), None
+        )
 
     def owner_of(self, output: str, input_key: str) -> str | None:
         """Another input whose output is `output`, if that input still exists."""
-        if self._connection is None:
-            return None
-        rows = self._connection.execute("SELECT input FROM files WHERE output = ? AND input != ?", (output, input_key))
-        return next((other for (other,) in rows if os.path.exists(other)), None)
-
-    def save(self, record: Record) -> None:
-        self._connection.execute(
-            "INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-            (*astuple(record)[:-1], int(record.merged)),
-        )
-
-    def forget(self, record: Record) -> None:
-        self._connection.execute("DELETE FROM files WHERE input = ? AND format = ?", (record.input, record.format))
+        rows = self._records("SELECT * FROM files WHERE output = ? AND input != ?", (_path(output), _path(input_key)))
+        return next((record.input for record in rows if os.path.exists(record.input)), None)
 
     def duplicate_urls(self, output_format: str) -> list[str]:
         """Canonical URLs that more than one `output_format` output was made from."""
-        rows = self._connection.execute(
-            "SELECT url FROM files WHERE url IS NOT NULL AND format = ? GROUP BY url HAVING COUNT(*) > 1 ORDER BY url",
-            (output_format,),
-        )
-        return [url for (url,) in rows]
+        query = "SELECT url FROM files WHERE url IS NOT NULL AND format = ? GROUP BY url HAVING COUNT(*) > 1 ORDER BY url"
+        try:
+            return [url for (url,) in self._connection.execute(query, (output_format,))] if self._connection else []
+        except sqlite3.Error:
+            return []
 
     def with_url(self, url: str, output_format: str) -> list[Record]:
-        rows = self._connection.execute("SELECT * FROM files WHERE url = ? AND format = ? ORDER BY input", (url, output_format))
-        return [Record(*row[:-1], bool(row[-1])) for row in rows]
+        return self._records("SELECT * FROM files WHERE url = ? AND format = ? ORDER BY input", (url, output_format))
+
+    def _records(self, query: str, parameters: tuple) -> list[Record]:
+        if self._connection is None:
+            return []
+        try:
+            rows = self._connection.execute(query, parameters).fetchall()
+        except sqlite3.Error:
+            return []
+        return [record for record in map(_record, rows) if record is not None]
+
+    def save(self, record: Record) -> None:
+        values = astuple(record)
+        self._write(
+            "INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+            (_path(values[0]), *values[1:6], _path(values[6]), *values[7:11], int(record.merged)),
+        )
+
+    def forget(self, record: Record) -> None:
+        self._write("DELETE FROM files WHERE input = ? AND format = ?", (_path(record.input), record.format))
 
     def checkpoint(self) -> None:
         """Commit what is recorded so far; a killed run then loses at most the last stretch."""
         if self._connection is not None and not self._read_only:
-            self._connection.execute("COMMIT")
-            self._connection.execute("BEGIN")
+            self._write("COMMIT")
+            self._write("BEGIN")
 
     def close(self) -> None:
-        if self._connection is not None:
+        connection, self._connection = self._connection, None
+        if connection is None:
+            return
+        try:
             if not self._read_only:
-                self._connection.execute("COMMIT")
-            self._connection.close()
-            self._connection = None
+                connection.execute("COMMIT")
+        except sqlite3.Error as error:
+            raise StateError(self._failure(error)) from None
+        finally:
+            connection.close()
+
+    def _write(self, statement: str, parameters: tuple = ()) -> None:
+        if self._connection is None or self._read_only:
+            return
+        try:
+            self._connection.execute(statement, parameters)
+        except sqlite3.Error as error:
+            raise StateError(self._failure(error)) from None
+
+    def _failure(self, error: sqlite3.Error) -> str:
+        return f"cannot update the state in {self.path}: {error}; the next run converts these inputs again"
+
+
+def _path(text: str) -> bytes:
+    return os.fsencode(text)
+
+
+def _record(row: tuple) -> Record | None:
+    """A row as a Record, or None if it is not of the expected shape (a hand-edited or damaged file)."""
+    if len(row) != len(_COLUMNS):
+        return None
+    values = list(row)
+    for index in (0, 6):
+        if isinstance(values[index], bytes):
+            values[index] = os.fsdecode(values[index])
+    if not all(
+        isinstance(value, kind) and not isinstance(value, bool) for value, (_, kind) in zip(values, _COLUMNS, strict=True)
+    ):
+        return None
+    return Record(*values[:-1], bool(values[-1]))

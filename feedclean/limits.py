@@ -1,0 +1,45 @@
+"""What a run allows each input: how calm it must be before it is read, how long it may take.
+
+The time limit is a SIGALRM timer, so it only works on a Unix main thread
+(the command line and its worker processes); elsewhere there is no limit.
+Regular expressions and Python code are interrupted; a C call finishes first.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+# An input modified this recently may still be being written: wait until it has been calm this long.
+DEFAULT_SETTLE_SECONDS = 1.0
+# The most one input may take to convert (a pathological document, a backtracking rule).
+DEFAULT_TIMEOUT_SECONDS = 60.0
+
+_Result = TypeVar("_Result")
+
+
+class TimedOut(Exception):
+    """The conversion of one input took longer than the time limit."""
+
+
+def within_time_limit(seconds: float, function: Callable[..., _Result], *arguments: Any, **keywords: Any) -> _Result:
+    """Call `function`, raising TimedOut after `seconds` (0: no limit)."""
+    if seconds <= 0 or not hasattr(signal, "setitimer") or not _on_main_thread():
+        return function(*arguments, **keywords)
+
+    def expire(signum, frame):
+        raise TimedOut
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        return function(*arguments, **keywords)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def _on_main_thread() -> bool:
+    return threading.current_thread() is threading.main_thread()

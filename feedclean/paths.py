@@ -1,0 +1,127 @@
+"""Finding inputs and naming outputs: what a folder holds, what `--glob` keeps, where each output goes.
+
+Paths stay strings here (pathlib costs more than the work on a re-run of
+thousands of unchanged files), and they may hold bytes that are not UTF-8:
+`display_path` makes any of them printable on one line.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from fnmatch import fnmatchcase
+from pathlib import Path
+
+# Characters that would break a one-line message: controls (newlines, escapes).
+_UNPRINTABLE = {code: f"\\x{code:02x}" for code in (*range(0x20), 0x7F)}
+
+
+@dataclass(frozen=True, slots=True)
+class Found:
+    """An input `discover` found: where it is, the relative path its output mirrors, the key
+    the state knows it by (its real path), and why it cannot be converted, if it cannot."""
+
+    path: str
+    relative: str
+    key: str
+    entry: os.DirEntry | None = None
+    problem: str | None = None
+
+    def status(self) -> os.stat_result:
+        return self.entry.stat() if self.entry is not None else os.stat(self.path)
+
+
+def display_path(path: str) -> str:
+    """A path as it can be shown in a one-line message: controls and undecodable bytes escaped."""
+    if path.isprintable():
+        return path
+    return path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace").translate(_UNPRINTABLE)
+
+
+def discover(paths: Iterable[Path], output_dir: Path, globs: tuple[str, ...] = ()) -> Iterator[Found]:
+    """Inputs in a stable order (a folder's files before its subfolders), each root once.
+
+    In a folder every regular, non-hidden file is an input (hidden folders
+    are skipped too), and the output folder is never entered. Folders that
+    cannot be read, and symlinks leading out of their folder, are reported.
+    """
+    output_id = _identity(os.fspath(output_dir))
+    roots: set[str] = set()
+    for root in paths:
+        path = os.fspath(root)
+        real = os.path.realpath(path)
+        if real in roots:
+            continue
+        roots.add(real)
+        if os.path.isdir(path):
+            yield from _walk(path, real, "", output_id, globs)
+        else:
+            yield Found(path, os.path.basename(path), real)
+
+
+def _walk(folder: str, real: str, prefix: str, output_id: tuple[int, int] | None, globs: tuple[str, ...]) -> Iterator[Found]:
+    try:
+        with os.scandir(folder) as scan:
+            entries = sorted((entry for entry in scan if not entry.name.startswith(".")), key=lambda entry: entry.name)
+    except OSError as error:
+        yield Found(folder, prefix, real, problem=f"cannot read folder: {error.strerror or error}")
+        return
+    folders = []
+    for entry in entries:
+        try:
+            if entry.is_dir(follow_symlinks=False):
+                folders.append(entry)
+                continue
+            if not entry.is_file():
+                continue
+        except OSError:
+            continue
+        relative = prefix + entry.name
+        if globs and not any(glob_matches(relative, pattern) for pattern in globs):
+            continue
+        key = f"{real}{os.sep}{entry.name}"
+        if entry.is_symlink():
+            target = os.path.realpath(entry.path)
+            if not target.startswith(real + os.sep):
+                yield Found(
+                    entry.path, relative, key, problem=f"a symlink to {display_path(target)}, outside its folder; not followed"
+                )
+                continue
+        yield Found(entry.path, relative, key, entry)
+    for entry in folders:
+        if _identity(entry.path) != output_id:
+            yield from _walk(entry.path, f"{real}{os.sep}{entry.name}", f"{prefix}{entry.name}/", output_id, globs)
+
+
+def glob_matches(relative: str, pattern: str) -> bool:
+    """`--glob` matching: a pattern without "/" matches the file name at any depth; one with
+    "/" matches the whole relative path, "*" within one folder, "**" across any number."""
+    if "/" not in pattern:
+        return fnmatchcase(relative.rpartition("/")[2], pattern)
+    return _match_parts(relative.split("/"), pattern.strip("/").split("/"))
+
+
+def _match_parts(parts: list[str], pattern: list[str]) -> bool:
+    if not pattern:
+        return not parts
+    if pattern[0] == "**":
+        return any(_match_parts(parts[skip:], pattern[1:]) for skip in range(len(parts) + 1))
+    return bool(parts) and fnmatchcase(parts[0], pattern[0]) and _match_parts(parts[1:], pattern[1:])
+
+
+def _identity(path: str) -> tuple[int, int] | None:
+    try:
+        status = os.stat(path)
+    except OSError:
+        return None
+    return status.st_dev, status.st_ino
+
+
+def output_names(relative: str, suffix: str) -> tuple[str, str]:
+    """The output file for a dump (IN/a/b.txt → a/b.md) and the folder for a feed's items (a/b/)."""
+    folder, _, name = relative.rpartition("/")
+    dot = name.rfind(".")
+    stem = name[:dot] if 0 < dot < len(name) - 1 else name
+    stem = f"{folder}/{stem}" if folder else stem
+    return f"{stem}{suffix}", f"{stem}/"
