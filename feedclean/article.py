@@ -54,7 +54,8 @@ class Trace:
 class Article:
     """One article on its way through the pipeline.
 
-    read:    title, url, fetched, html, encoding, name (a feed item: also published, from_feed)
+    read:    title, url, fetched, html, encoding, name (a feed item: also published, from_feed,
+             and base, the xml:base its relative links are relative to)
     parse:   tree, page_meta (what a whole page, or a feed's channel, says about itself)
     extract: canonical_url, source, published, language, lead, images, rights, id
     render reads all of it; the cleaned `tree` is the body.
@@ -65,6 +66,7 @@ class Article:
     encoding: str = "utf-8"
     title: str | None = None
     url: str | None = None
+    base: str | None = None
     fetched: datetime | None = None
     tree: Any = None
     page_meta: dict[str, str] = field(default_factory=dict)

@@ -61,7 +61,6 @@ ACTIVE_TAGS = (
     "meta",
     "base",
     "head",
-    "title",
     "map",
     "area",
     "dialog",
@@ -97,6 +96,7 @@ def clean(article: Article, site: SiteRules) -> None:
             if not any(ancestor.tag in ACTIVE_TAGS for ancestor in element.iterancestors()):
                 trace.remove("active content", excerpt(element), f"<{element.tag}> is never article content")
     etree.strip_elements(body, *ACTIVE_TAGS, with_tail=False)
+    etree.strip_tags(body, "title")  # a stray <title> in the body: its words are text
     found = _scan(article, site)
     neighbours = _remove_link_widgets(body, found.share, found.footer, site, trace)
     for element in found.stripped:
@@ -130,7 +130,7 @@ def _scan(article: Article, site: SiteRules) -> _Found:
     or class-selected; libxml2 finds those, so Python never visits the many
     bare <p>, <strong> and <em>.
     """
-    body, base, trace = article.tree, article.url, article.trace
+    body, base, trace = article.tree, article.base or article.url, article.trace
     found = _Found()
     for image in list(body.iter("img")):
         _fix_image(image, base, site, trace)

@@ -28,6 +28,9 @@ _NUMERIC_DIRECTIVES = {
     "Y": r"\d\d\d\d", "y": r"\d\d", "m": r"1[0-2]|0[1-9]|[1-9]", "d": r"3[01]|[12]\d|0[1-9]|[1-9]| [1-9]",
     "H": r"2[0-3]|[0-1]\d|\d", "M": r"[0-5]\d|\d", "S": r"6[0-1]|[0-5]\d|\d", "f": r"[0-9]{1,6}",
 }  # fmt: skip
+# Chinese half-day words before a time, as dateutil's AM/PM after it.
+_HALF_DAY = re.compile(r"(上午|早上|凌晨|下午|晚上|中午)\s*(\d{1,2}[:：]\d{2}(?:[:：]\d{2})?)")
+_AFTERNOON = frozenset(("下午", "晚上", "中午"))
 # CJK date markers as the separators dateutil knows ("2024年4月3日 10时30分").
 _CJK_DATE_MARKS = str.maketrans({"年": "-", "月": "-", "日": " ", "时": ":", "時": ":", "点": ":", "分": " ", "秒": " "})
 
@@ -67,7 +70,20 @@ def parse_iso(text: str, zone: tzinfo | None) -> datetime | None:
         moment = datetime.fromisoformat(text.strip())
     except ValueError:
         return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=zone or UTC)
+    return moment if moment.tzinfo else localized(moment, zone or UTC)
+
+
+def localized(naive: datetime, zone: tzinfo) -> datetime:
+    """A wall-clock time read in `zone`; one that a spring-forward gap skips (02:30 in Paris on
+    the last Sunday of March) comes out as the instant it names, in the offset then in force."""
+    moment = naive.replace(tzinfo=zone)
+    return moment if zone is UTC else moment.astimezone(UTC).astimezone(zone)
+
+
+def _time_with_half_day(match: re.Match[str]) -> str:
+    """ "下午5:05" as dateutil reads it: "5:05 PM"."""
+    clock = match.group(2).replace("：", ":")
+    return f" {clock} {'PM' if match.group(1) in _AFTERNOON else 'AM'} "
 
 
 def _exact_readings(text: str, formats: tuple[DateFormat, ...], zone: tzinfo) -> Iterator[tuple[datetime, str]]:
@@ -76,7 +92,7 @@ def _exact_readings(text: str, formats: tuple[DateFormat, ...], zone: tzinfo) ->
         if moment is None:
             continue
         if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=UTC if date_format.pattern.endswith("Z") else zone)
+            moment = localized(moment, UTC if date_format.pattern.endswith("Z") else zone)
         yield moment, f"date_format {date_format.pattern!r}"
     iso = parse_iso(text, zone)
     if iso is not None:
@@ -172,22 +188,24 @@ def _dateutil_readings(text: str, zone: tzinfo) -> Iterator[datetime]:
     """
     from dateutil import parser
 
-    text = text.translate(_CJK_DATE_MARKS)
+    text = _HALF_DAY.sub(_time_with_half_day, text).translate(_CJK_DATE_MARKS)
     seen = set()
     year_first = text[:4].isdigit()
     for dayfirst in (False,) if year_first else (False, True):
         try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
                 readings = [
                     parser.parse(text, default=default, dayfirst=dayfirst, tzinfos=ZONE_ABBREVIATIONS) for default in _DEFAULTS
                 ]
         except (ValueError, OverflowError, TypeError, LookupError, parser.ParserError):
             return
+        if any(issubclass(warning.category, parser.UnknownTimezoneWarning) for warning in caught):
+            return  # "10:05 CST": which CST is unknowable, so no reading rather than a wrong one
         first, second = readings
         if (first.year, first.month, first.day) != (second.year, second.month, second.day):
             return
-        moment = first if first.tzinfo else first.replace(tzinfo=zone)
+        moment = first if first.tzinfo else localized(first, zone)
         if moment not in seen:
             seen.add(moment)
             yield moment

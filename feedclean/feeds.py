@@ -9,6 +9,7 @@ input alike. Imported only when an input looks like a feed.
 from __future__ import annotations
 
 import html
+import re
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
@@ -18,6 +19,7 @@ from .article import Article, InputError
 from .read import plain_title
 
 _FEED_ROOTS = frozenset(("rss", "RDF", "feed"))
+_CHARACTER_REFERENCE = re.compile(r"&#([0-9]{1,12}|[xX][0-9a-fA-F]{1,12});")
 _SNIFF_CHARS = 4096
 _MAX_NAME_CHARS = 40
 # Reads only the opening of a document to name its root; never loads a DTD or an entity.
@@ -36,7 +38,7 @@ def looks_like_feed(text: str) -> bool:
         name_end += 1
     if not text.startswith("<", start) or text[start + 1 : name_end].rpartition(":")[2] not in _FEED_ROOTS:
         return False
-    head = text.lstrip()[:_SNIFF_CHARS].encode("utf-8", "replace")
+    head = text[start : start + _SNIFF_CHARS].encode("utf-8", "replace")
     try:
         root = etree.fromstring(head, _XML_PARSER)
     except etree.XMLSyntaxError:
@@ -46,9 +48,9 @@ def looks_like_feed(text: str) -> bool:
 
 def _after_prolog(text: str) -> int:
     """Where the first element starts: past whitespace, `<?…?>`, comments and `<!DOCTYPE …>`
-    (an internal subset in brackets included)."""
+    (an internal subset in brackets included), however long (a licence in a comment)."""
     position = 0
-    while position < _SNIFF_CHARS:
+    while True:
         while position < len(text) and text[position].isspace():
             position += 1
         if text.startswith("<?", position):
@@ -66,7 +68,6 @@ def _after_prolog(text: str) -> int:
         if end == -1:
             return position
         position = end + len(closer)
-    return position
 
 
 def read_feed(text: str, name: str, encoding: str) -> list[Article]:
@@ -76,12 +77,12 @@ def read_feed(text: str, name: str, encoding: str) -> list[Article]:
     # Bytes, never a str (which feedparser may take for a URL), with the charset we decoded.
     try:
         parsed = feedparser.parse(
-            text.encode("utf-8"),
+            _CHARACTER_REFERENCE.sub(_valid_reference, text).encode("utf-8"),
             response_headers={"content-type": "application/xml; charset=utf-8"},
             sanitize_html=False,
             resolve_relative_uris=False,
         )
-    except (ValueError, OverflowError, LookupError) as error:  # its loose parser chokes on bad character references
+    except (ValueError, OverflowError, LookupError, UnicodeError) as error:
         raise InputError(f"cannot read the feed: {error}") from None
     if not parsed.entries:
         raise InputError("feed file with no items")
@@ -92,12 +93,13 @@ def read_feed(text: str, name: str, encoding: str) -> list[Article]:
     }
     articles = []
     for number, entry in enumerate(parsed.entries, 1):
-        body = _content(entry)
+        body, base = _content(entry)
         if not body.strip():
             continue
         article = Article(name=f"{name} (item {number})", html=body, encoding=encoding)
         article.title = plain_title(entry.get("title", "")) or None
         article.url = (entry.get("link") or "").strip() or None
+        article.base = base if base.startswith(("http://", "https://")) else None
         article.published = _entry_time(entry)
         article.page_meta = dict(channel)
         article.from_feed = True
@@ -107,18 +109,27 @@ def read_feed(text: str, name: str, encoding: str) -> list[Article]:
     return articles
 
 
-def _content(entry) -> str:
-    """Full content over a summary; plain text is escaped into paragraphs."""
-    candidates = [(content.get("value", ""), content.get("type", "")) for content in entry.get("content", [])]
+def _content(entry) -> tuple[str, str]:
+    """Full content over a summary (plain text escaped into paragraphs), and the base URL
+    (xml:base) its relative links are relative to."""
+    candidates = [(c.get("value", ""), c.get("type", ""), c.get("base") or "") for c in entry.get("content", [])]
     candidates.sort(key=lambda item: len(item[0]), reverse=True)
     summary = entry.get("summary_detail") or {}
-    candidates.append((entry.get("summary", ""), summary.get("type", "text/html")))
-    for value, kind in candidates:
+    candidates.append((entry.get("summary", ""), summary.get("type", "text/html"), summary.get("base") or ""))
+    for value, kind, base in candidates:
         if value and value.strip():
             if kind == "text/plain":
-                return "".join(f"<p>{html.escape(paragraph)}</p>" for paragraph in value.split("\n\n"))
-            return value
-    return ""
+                return "".join(f"<p>{html.escape(paragraph)}</p>" for paragraph in value.split("\n\n")), base
+            return value, base
+    return "", ""
+
+
+def _valid_reference(match: re.Match[str]) -> str:
+    """A numeric character reference, or U+FFFD for one that names no character (a surrogate,
+    beyond Unicode): feedparser's loose parser fails on the whole feed otherwise."""
+    digits = match.group(1)
+    code = int(digits[1:], 16) if digits[:1] in "xX" else int(digits)
+    return match.group() if code and not 0xD800 <= code <= 0xDFFF and code <= 0x10FFFF else "\ufffd"
 
 
 def _entry_time(entry) -> datetime | None:
@@ -132,6 +143,8 @@ def _entry_time(entry) -> datetime | None:
             moment = reader(raw)
             if moment is not None:
                 return moment
+        if raw[:4].isdigit():
+            return None  # an ISO date that does not exist (February 30th, +25:00): feedparser would shift it
         parsed = dict.get(entry, f"{key}_parsed")
         if parsed:
             return datetime(*parsed[:6], tzinfo=UTC)

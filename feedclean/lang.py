@@ -13,6 +13,8 @@ import re
 
 _SAMPLE_CHARS = 600
 _MIN_LETTERS = 20
+# A Latin-script language needs this many of its common words, and more than any other language.
+_MIN_STOPWORDS = 1
 
 # Patterns match runs, not single letters: counting a few long matches is
 # much cheaper than building a list of thousands of one-letter ones.
@@ -47,7 +49,8 @@ _MARKERS = {
 }
 
 _STOPWORDS = {
-    "en": "the of and to in is that for it was on with as are be by this have from at not but his they which you",
+    "en": "the of and to in is that for it was on with as are be by this have from at not but his they which you a an "
+    "we he she has had were been their will would said",
     "fr": "le la les des est et une dans que pour qui pas sur au avec ce sont par plus du il elle aux leur été",
     "de": "der die und das ist nicht ein eine zu den mit sich des auf für im dem von sie auch es wird wurde bei",
     "es": "el la los las de que y en un una es por con para del se no al lo como más su sus pero fue ha",
@@ -117,7 +120,8 @@ def _latin_language(words: list[str]) -> str | None:
     for word in words:
         for language in _LANGUAGES_OF_WORD.get(word, ()):
             scores[language] += 1
-    language, score = max(scores.items(), key=lambda item: item[1])
-    if score * 20 < len(words):
+    ranked = sorted(scores.items(), key=lambda item: item[1], reverse=True)
+    (language, score), (_, runner_up) = ranked[0], ranked[1]
+    if score * 20 < len(words) or score < _MIN_STOPWORDS or score <= runner_up:
         return None
     return language

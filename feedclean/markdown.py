@@ -31,6 +31,8 @@ MAX_DEPTH = 200
 _TEXT, _OPEN, _CLOSE, _LINK, _END_LINK, _IMAGE, _CODE, _BREAK = range(8)
 _EMPHASIS = {"em": "*", "i": "*", "cite": "*", "dfn": "*", "var": "*", "strong": "**", "b": "**"}
 _CODE_TAGS = frozenset(("code", "kbd", "samp", "tt"))
+# CommonMark list numbers have at most nine digits.
+_MAX_LIST_NUMBER = 999_999_999
 _HEADINGS = {"h1": 1, "h2": 2, "h3": 3, "h4": 4, "h5": 5, "h6": 6}
 _SKIPPED = frozenset(("wbr",))
 _TABLE_STRUCTURE = frozenset(("thead", "tbody", "tfoot", "tr", "td", "th", "caption", "colgroup", "col"))
@@ -151,6 +153,8 @@ class _Renderer:
         items = [item for item in items if item]
         if not items:
             return []
+        if ordered:
+            number = min(number, _MAX_LIST_NUMBER - len(items) + 1)
         loose = any(sum(1 for b in item if not b.kind.endswith(("list -", "list *", "list .", "list )"))) > 1 for item in items)
         lines, texts = [], []
         for index, item in enumerate(items):
@@ -315,6 +319,10 @@ def _collect(element: etree._Element, tokens: list[tuple], in_link: bool) -> Non
         tokens.append((_END_LINK, href))
     elif tag in _CODE_TAGS:
         tokens.append((_CODE, "".join(element.itertext())))
+    elif tag == "q":
+        tokens.append((_TEXT, "“"))
+        _collect_children(element, tokens, in_link)
+        tokens.append((_TEXT, "”"))
     elif tag not in _SKIPPED:
         block = tag in BLOCK_TAGS
         if block:

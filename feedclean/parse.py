@@ -13,12 +13,13 @@ used a blank line (<br><br>) as a paragraph break.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from html.parser import HTMLParser
 
 from lxml import etree
 
 from .article import Article, InputError
-from .tree import BLOCK_TAGS, block_descendants, unwrap
+from .tree import BLOCK_TAGS, block_descendants, remove, text_of, unwrap
 
 PARSER = etree.HTMLParser(encoding="utf-8", remove_comments=True, remove_pis=True, no_network=True, default_doctype=False)
 
@@ -33,6 +34,10 @@ _VOID_TAGS = frozenset(
 # follows inside them; their "content" is hoisted back out.
 _VOID_UNKNOWN_TO_LIBXML2 = ("embed", "source", "track", "wbr", "keygen")
 _PAGE_CHROME = ["nav", "header", "footer", "aside"]
+# The page's <article> replaces readability's choice if it has at most this much more text, and
+# holds the first and last characters of that choice.
+_MAX_ARTICLE_GROWTH = 1.5
+_EDGE_CHARS = 60
 _PAGE_PREFIXES = ("<!doctype", "<html", "<?xml")
 
 
@@ -41,8 +46,7 @@ def parse(article: Article) -> None:
     root = _parse_html(article.html)
     if _is_whole_page(root, article.html):
         article.page_meta = page_metadata(root)
-        if next(root.iter(*_PAGE_CHROME), None) is not None:
-            root = _parse_html(_readability_article(article.html))
+        root = _page_article(root, _parse_html(_readability_article(article.html)))
     body = root.find("body")
     if body is None:
         body = etree.SubElement(root, "body")
@@ -86,11 +90,15 @@ def _parse_flattened(html: str) -> etree._Element:
 
 
 class _FlatteningBuilder(HTMLParser):
+    """Builds a tree from tokens, flattening below FLATTEN_DEPTH. Linear in the input: an end
+    tag with no open element of its name (a flood of stray </span>) is dropped at once."""
+
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
         self.root = etree.Element("html")
         self._elements = [etree.SubElement(self.root, "body")]
         self._open: list[tuple[str, bool]] = []
+        self._open_names: Counter[str] = Counter()
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         deep = len(self._elements) > FLATTEN_DEPTH or not _XML_NAME.fullmatch(tag)
@@ -104,14 +112,17 @@ class _FlatteningBuilder(HTMLParser):
         if not deep:
             self._elements.append(element)
         self._open.append((tag, not deep))
+        self._open_names[tag] += 1
 
     def handle_endtag(self, tag: str) -> None:
-        for index in range(len(self._open) - 1, -1, -1):
-            if self._open[index][0] == tag:
-                for _, real in self._open[index:]:
-                    if real:
-                        self._elements.pop()
-                del self._open[index:]
+        if not self._open_names[tag]:
+            return
+        while self._open:
+            name, real = self._open.pop()
+            self._open_names[name] -= 1
+            if real:
+                self._elements.pop()
+            if name == tag:
                 return
 
     def handle_data(self, data: str) -> None:
@@ -149,6 +160,25 @@ def page_metadata(root: etree._Element) -> dict[str, str]:
         elif tag == "html" and element.get("lang"):
             meta["lang"] = element.get("lang").strip()
     return {key: value for key, value in meta.items() if value}
+
+
+def _page_article(page: etree._Element, chosen: etree._Element) -> etree._Element:
+    """What readability chose, or the page's one <article> when that holds the same text and
+    little else: readability keeps the best block and may drop the lead figure beside it."""
+    articles = page.findall(".//article")
+    chosen_text = text_of(chosen)
+    if len(articles) != 1 or not chosen_text:
+        return chosen
+    article = articles[0]
+    for element in list(article.iter(*_PAGE_CHROME, "form")):
+        remove(element)
+    article_text = text_of(article)
+    edges = (chosen_text[:_EDGE_CHARS], chosen_text[-_EDGE_CHARS:])
+    if len(article_text) > len(chosen_text) * _MAX_ARTICLE_GROWTH or not all(edge in article_text for edge in edges):
+        return chosen
+    root = etree.Element("html")
+    etree.SubElement(root, "body").append(article)
+    return root
 
 
 def _readability_article(html: str) -> str:

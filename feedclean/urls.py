@@ -24,6 +24,7 @@ _URL_EDGE_CHARS = " "
 
 _PROXY_UNWRAP_DEPTH = 4
 _SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*):")
+_SPACES = re.compile(r"[\s\x00-\x1f\x7f]+")
 _UNSAFE_IN_URL = re.compile(r"[\x00-\x20\"<>`\x7f]")
 # Scheme, authority, path and query of an absolute URL (RFC 3986, appendix B), without urlsplit's overhead.
 _ABSOLUTE_URL = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://([^/?#]*)([^?#]*)(?:\?([^#]*))?")
@@ -56,17 +57,18 @@ def url_scheme(url: str) -> str | None:
 def is_allowed(url: str, schemes: frozenset[str]) -> bool:
     """True for a relative URL or one whose scheme is in `schemes`.
 
-    The scheme is also read the way a renderer or browser may end up reading
-    it: entities decoded (CommonMark decodes them in link destinations, a
-    template may paste a JSON value into an attribute) and whitespace of any
-    kind trimmed. So `javascript&colon;…` is not taken for a relative URL.
+    A URL without a scheme is also read the way the most lenient renderer or
+    browser might: entities and percent-escapes decoded (CommonMark decodes
+    entities in link destinations, a template may paste a JSON value into an
+    attribute) and every space or control dropped. So neither
+    `javascript&colon;…` nor `java%20script:…` passes for a relative URL.
     """
     scheme = url_scheme(url)
     if scheme is not None:
         return scheme in schemes
-    if "&" not in url and url[:1].isascii():
+    if "&" not in url and "%" not in url and " " not in url and url[:1].isascii():
         return True
-    scheme = url_scheme(html.unescape(url).translate(_URL_INVISIBLES).strip())
+    scheme = url_scheme(_SPACES.sub("", unquote(html.unescape(url))))
     return scheme is None or scheme in schemes
 
 

@@ -193,7 +193,7 @@ def test_invalid_dates_are_left_out_not_fatal(runner, tmp_path):
     document = json.loads(result.stdout)
     assert document["fetched"] is None and document["published"] is None
     assert "31/02/2024 - 25:61" in document["markdown"]
-    assert "warning: " in result.stderr and "out of range" in result.stderr
+    assert "warning: " in result.stderr and "not a plausible date" in result.stderr
 
 
 def test_unsafe_titles_never_name_files(runner, tmp_path):
