@@ -93,7 +93,7 @@ def _exact_readings(text: str, formats: tuple[DateFormat, ...], zone: tzinfo) ->
             continue
         if moment.tzinfo is None:
             moment = localized(moment, UTC if date_format.pattern.endswith("Z") else zone)
-        yield moment, f"date_format {date_format.pattern!r}"
+        yield moment, f"date_format '{date_format.pattern}' ({date_format.origin})"
     iso = parse_iso(text, zone)
     if iso is not None:
         yield iso, "ISO 8601"
@@ -107,10 +107,11 @@ class DateFormat:
     here with one match. A format with any other directive goes to strptime.
     """
 
-    __slots__ = ("_regex", "pattern")
+    __slots__ = ("_regex", "origin", "pattern")
 
-    def __init__(self, pattern: str) -> None:
+    def __init__(self, pattern: str, origin: str = "") -> None:
         self.pattern = pattern
+        self.origin = origin
         self._regex = _compile_numeric_format(pattern)
 
     def read(self, text: str) -> datetime | None:

@@ -7,12 +7,17 @@ metadata came from. rich is imported here only, when these commands run.
 
 from __future__ import annotations
 
+import os
 from typing import Any, TextIO
 
 from .article import Article
 from .pipeline import DEFAULT_MAX_BYTES, process_all
 from .rules import RuleSet
 
+# A list key with more entries than this shows only their number in the rules table (--json shows all).
+_SHOWN_ENTRIES = 3
+# Off a terminal, lines are as long as they need to be.
+_UNLIMITED_WIDTH = 1_000_000
 # Metadata in the order the outputs list it.
 _FIELD_ORDER = ["title", "url", "source", "published", "fetched", "language", "lead", "image", "rights"]
 
@@ -76,28 +81,42 @@ def rules_listing(rules: RuleSet) -> list[dict[str, Any]]:
 
 
 def print_rules(listing: list[dict[str, Any]], stream: TextIO) -> None:
-    """The rules in force as a table: origin, hosts, name and what each rule holds."""
+    """The rules in force as a table: where each comes from, its hosts, name and what it holds."""
     from rich.table import Table
 
-    table = Table(title="feedclean rules in force (later rows add to or override earlier ones)")
-    table.add_column("origin", no_wrap=True)
-    for column in ("hosts", "name", "holds"):
-        table.add_column(column, overflow="fold")
+    table = Table(title="feedclean rules in force (see README, Rules, for precedence)", show_lines=True, expand=True)
+    table.add_column("origin", overflow="fold", ratio=2)
+    table.add_column("hosts", overflow="fold", ratio=3)
+    table.add_column("name", overflow="fold", ratio=2)
+    table.add_column("holds", overflow="fold", ratio=4)
     for rule in listing:
-        holds = ", ".join(
-            f"{key} ({len(value)})" if isinstance(value, list) else f"{key}={value}"
-            for key, value in rule.items()
-            if key not in ("origin", "hosts", "name")
-        )
-        table.add_row(rule["origin"], " ".join(rule["hosts"]), rule.get("name", ""), holds)
+        holds = "\n".join(_holding(key, value) for key, value in rule.items() if key not in ("origin", "hosts", "name"))
+        table.add_row(_short_origin(rule["origin"]), " ".join(rule["hosts"]), rule.get("name", ""), holds)
     _console(stream).print(table)
 
 
+def _holding(key: str, value: Any) -> str:
+    """One key of a rule as the table shows it: a scalar, a short list's entries, a long list's length."""
+    if not isinstance(value, list):
+        return f"{key} = {value}"
+    if len(value) > _SHOWN_ENTRIES:
+        return f"{key} ({len(value)})"
+    shown = [str(item) if not isinstance(item, dict) else " → ".join(item.values()) for item in value]
+    return f"{key}: {', '.join(shown)}"
+
+
+def _short_origin(origin: str) -> str:
+    home = os.path.expanduser("~")
+    return "~" + origin[len(home) :] if home not in ("", "/") and origin.startswith(home + os.sep) else origin
+
+
 def _console(stream: TextIO):
-    """A rich console; off a terminal, wide enough that nothing is cut and without colour."""
+    """A rich console: on a terminal, long lines wrap; elsewhere nothing is wrapped, cut or coloured."""
     from rich.console import Console
 
-    return Console(file=stream, width=None if stream.isatty() else 200, soft_wrap=True)
+    if stream.isatty():
+        return Console(file=stream)
+    return Console(file=stream, width=_UNLIMITED_WIDTH, soft_wrap=True, color_system=None)
 
 
 def _plain(values: dict[str, Any]) -> dict[str, Any]:

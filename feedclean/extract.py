@@ -61,6 +61,8 @@ def extract(article: Article, site: SiteRules) -> None:
         _found(article.trace, "published", article.published, "feed item date")
     published = _take_date_line(article, leaves, site)
     article.published = article.published or published
+    if article.published is None:
+        _found(article.trace, "published", "(none)", "no date line in the first three or last two blocks, no page metadata")
     article.images = _images(body, article.trace)
     article.title = _title(article)
     _drop_title_heading(body, article.title)
@@ -69,6 +71,8 @@ def extract(article: Article, site: SiteRules) -> None:
     article.language = _language(article, text)
     if article.url:
         article.canonical_url = canonical_url(article.url, site.tracking_params, site.tracking_prefixes)
+        if article.canonical_url != article.url:
+            _found(article.trace, "url", article.canonical_url, "canonical form: tracking parameters and fragment dropped")
         article.source = _source(article, site)
     identity = article.canonical_url or f"{article.title}\n{text}"
     article.id = hashlib.sha256(identity.encode("utf-8", "surrogatepass")).hexdigest()[:16]

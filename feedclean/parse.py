@@ -18,7 +18,7 @@ from html.parser import HTMLParser
 
 from lxml import etree
 
-from .article import Article, InputError
+from .article import Article, InputError, Trace
 from .tree import BLOCK_TAGS, block_descendants, remove, text_of, unwrap
 
 PARSER = etree.HTMLParser(encoding="utf-8", remove_comments=True, remove_pis=True, no_network=True, default_doctype=False)
@@ -46,6 +46,8 @@ def parse(article: Article) -> None:
     root = _parse_html(article.html)
     if _is_whole_page(root, article.html):
         article.page_meta = page_metadata(root)
+        if article.trace is not None:
+            _trace_page_chrome(article.trace, root)
         root = _page_article(root, _parse_html(_readability_article(article.html)))
     body = root.find("body")
     if body is None:
@@ -160,6 +162,12 @@ def page_metadata(root: etree._Element) -> dict[str, str]:
         elif tag == "html" and element.get("lang"):
             meta["lang"] = element.get("lang").strip()
     return {key: value for key, value in meta.items() if value}
+
+
+def _trace_page_chrome(trace: Trace, page: etree._Element) -> None:
+    chrome = Counter(element.tag for element in page.iter(*_PAGE_CHROME))
+    found = ", ".join(f"{count} <{tag}>" for tag, count in sorted(chrome.items())) or "no <nav>, <header>, <footer>, <aside>"
+    trace.remove("page outside the article", found, "whole web page: the article is cut out with readability-lxml")
 
 
 def _page_article(page: etree._Element, chosen: etree._Element) -> etree._Element:

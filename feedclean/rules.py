@@ -105,7 +105,7 @@ class SiteRules:
                     merged[key].extend((item, rule.origin) for item in value)
         self.name: str | None = scalars.get("name")
         self.timezone: ZoneInfo | None = ZoneInfo(scalars["timezone"]) if "timezone" in scalars else None
-        self.date_formats = tuple(DateFormat(item) for item, _ in merged["date_format"])
+        self.date_formats = tuple(DateFormat(item, origin) for item, origin in merged["date_format"])
         self.proxies: dict[str, str] = {}
         for item, _ in merged["unwrap"]:
             self.proxies.setdefault(item["host"], item["param"])
@@ -132,7 +132,7 @@ class SiteRules:
     def describe(self, key: str, item: str) -> str:
         """How `feedclean explain` names a rule: its key, the item, and where it came from."""
         origin = self._origins.get((key, item))
-        return f"{key} {item!r} ({origin})" if origin else f"{key} {item!r}"
+        return f"{key} '{item}' ({origin})" if origin else f"{key} '{item}'"
 
 
 def _item_name(key: str, item: Any) -> str:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import json
+import re
 
 import pytest
 from click.testing import CliRunner
@@ -153,3 +155,47 @@ def test_explain_names_a_user_rule(runner, tmp_path):
     dump.write_text(make_dump('<p>Text.</p><div class="ad">Buy</div>'), encoding="utf-8")
     report = json.loads(runner.invoke(main, ["explain", str(dump), "--json", "--rules", str(rules)]).stdout)
     assert report["removed"] == [{"what": "element", "excerpt": "<div class='ad'> Buy", "rule": f"strip '.ad' ({rules}, rule 1)"}]
+
+
+def test_explain_off_a_terminal_cuts_no_line(runner):
+    """Piped, the tree is plain text with every value whole (the RFI URL is 268 characters)."""
+    result = runner.invoke(main, ["explain", str(RFI)])
+    url = RFI.read_text(encoding="utf-8").split("](", 1)[1].split(")", 1)[0]
+    assert f"url: {url}" in result.stdout and "\x1b[" not in result.stdout
+
+
+def test_explain_says_readability_cut_a_whole_page(runner):
+    report = json.loads(runner.invoke(main, ["explain", str(SAMPLES / "page_full.html"), "--json"]).stdout)
+    assert report["removed"][0]["what"] == "page outside the article"
+    assert "<nav>" in report["removed"][0]["excerpt"] and "readability" in report["removed"][0]["rule"]
+
+
+def test_explain_names_the_date_format_rule_and_says_when_no_date_was_found(runner, tmp_path):
+    report = json.loads(runner.invoke(main, ["explain", str(RFI), "--json"]).stdout)
+    published = next(item for item in report["metadata"] if item["field"] == "published")
+    assert "date_format '%d/%m/%Y - %H:%M' (built-in, rule" in published["from"]
+    dump = tmp_path / "d.txt"
+    dump.write_text(make_dump("<p>No date anywhere in this text.</p>"), encoding="utf-8")
+    report = json.loads(runner.invoke(main, ["explain", str(dump), "--json"]).stdout)
+    published = next(item for item in report["metadata"] if item["field"] == "published")
+    assert published["value"] == "(none)" and "no date line" in published["from"]
+
+
+def test_rules_table_fits_a_narrow_terminal(runner, tmp_path, monkeypatch):
+    """At 80 columns every column keeps room: a long origin path wraps instead of squeezing the rest."""
+    monkeypatch.setenv("COLUMNS", "80")
+    rules = tmp_path / ("a-rather-long-folder-name-" * 3) / "mine.toml"
+    rules.parent.mkdir()
+    rules.write_text('[[rule]]\nhosts = ["news.example.com"]\nname = "Example"\nstrip = [".ad"]\n', encoding="utf-8")
+    from feedclean.explain import print_rules, rules_listing
+    from feedclean.rules import BUILTIN
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    stream = Terminal()
+    print_rules(rules_listing(BUILTIN.with_files([rules])), stream)
+    table = re.sub(r"\x1b\[[0-9;]*m", "", stream.getvalue())
+    assert "news.example.com" in table and "strip: .ad" in table and "Example" in table
+    assert max(len(line) for line in table.splitlines()) <= 80
