@@ -87,10 +87,12 @@ def _take_date_line(article: Article, leaves: list[etree._Element], site: SiteRu
     A date line that reads as later than the fetch time leaves `published`
     empty and stays in the text, with a warning.
     """
-    top = leaves[:_DATE_LINE_BLOCKS]
-    end = leaves[_DATE_LINE_BLOCKS:][-_DATE_LINE_END_BLOCKS:]
-    for candidates in (top, end[::-1]):
+    tried: set[etree._Element] = set()
+    for candidates in (leaves[:_DATE_LINE_BLOCKS], leaves[-_DATE_LINE_END_BLOCKS:][::-1]):
         for block in candidates:
+            if block in tried:
+                break
+            tried.add(block)
             text = text_of(block) if block.tag not in _HEADINGS else ""
             if not text:
                 continue

@@ -199,3 +199,32 @@ def test_rules_table_fits_a_narrow_terminal(runner, tmp_path, monkeypatch):
     table = re.sub(r"\x1b\[[0-9;]*m", "", stream.getvalue())
     assert "news.example.com" in table and "strip: .ad" in table and "Example" in table
     assert max(len(line) for line in table.splitlines()) <= 80
+
+
+def test_the_readme_worked_example_does_what_it_says(runner, tmp_path):
+    """The README's rules file, as written there, on the dump it describes."""
+    readme = (SAMPLES.parent / "README.md").read_text(encoding="utf-8")
+    example = readme[readme.index("### Worked example") :]
+    rules_text = example[example.index("```toml\n") + 8 : example.index("```\n", example.index("```toml"))]
+    config = tmp_path / "config" / "feedclean"
+    config.mkdir(parents=True)
+    (config / "rules.toml").write_text(rules_text, encoding="utf-8")
+    body = (
+        '<p><img src="https://img.proxy.example/fetch?w=800&amp;src=https%3A%2F%2Fcdn.example.com%2Fa%2Ftrain.jpg"></p>'
+        "<p>The new line opens on Monday, the operator said, after three years of building work.</p>"
+        '<div class="related-box"><a href="/x">Related story</a></div>'
+        '<aside class="newsletter">Get our newsletter</aside>'
+        '<div>Read more: <ul><li><a href="/a">Story A</a></li><li><a href="/b">Story B</a></li></ul></div>'
+        "<p>2024.04.03 10時05分</p>"
+    )
+    dump = tmp_path / "d.txt"
+    dump.write_text(make_dump(body, url="https://news.example.com/2024/train"), encoding="utf-8")
+    document = json.loads(runner.invoke(main, ["convert", str(dump), "--format", "json"]).stdout)
+    assert document["markdown"] == (
+        "![](https://cdn.example.com/a/train.jpg)\n\n"
+        "The new line opens on Monday, the operator said, after three years of building work."
+    )
+    assert document["published"] == "2024-04-03T10:05:00+09:00"
+    assert document["source"] == {"name": "Example News", "domain": "news.example.com"}
+    report = json.loads(runner.invoke(main, ["explain", str(dump), "--json"]).stdout)
+    assert any(item["rule"].startswith("strip '.related-box' (") and "rules.toml, rule 1)" in item["rule"] for item in report["removed"])
