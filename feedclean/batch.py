@@ -19,7 +19,7 @@ import sys
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import CancelledError, Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field, replace
 from functools import cache
@@ -33,7 +33,7 @@ from .paths import Found, discover, display_path, output_names
 from .pipeline import DEFAULT_MAX_BYTES, process_all
 from .render import SUFFIXES, render
 from .rules import BUILTIN, RuleSet
-from .write import Record, State, StateError, output_key, output_lock, write_atomic
+from .write import Record, State, StateError, output_key, output_lock, sweep_temporary_files, write_atomic
 
 # Tasks handed to a worker at once, and chunks kept in flight per worker.
 _CHUNK = 16
@@ -224,7 +224,7 @@ def _plan(paths: list[Path], options: Options, rules: RuleSet, state: State) -> 
             yield Outcome(display, "failed", f"its output {display_path(output)} is also another input's; rename one of them")
             continue
         try:
-            status = found.status()
+            status = os.stat(found.path)
         except OSError as error:
             yield Outcome(display, "failed", f"cannot read: {error.strerror or error}")
             continue
@@ -334,8 +334,8 @@ def _execute(items: Iterator[Outcome | _Task], options: Options, rules: RuleSet,
         for item in items:
             yield item if isinstance(item, Outcome) else _convert(item, rules)
         return
-    workers = _Workers(options.jobs, rules, lock_descriptor)
-    window: deque[tuple[Future | None, list[Outcome | _Task]]] = deque()
+    workers = _Workers(options.jobs, rules, lock_descriptor, options.output_dir)
+    window: deque[tuple[tuple[Future, int] | None, list[Outcome | _Task]]] = deque()
     try:
         for chunk in _chunks(items):
             window.append((workers.submit(chunk) if any(isinstance(item, _Task) for item in chunk) else None, chunk))
@@ -350,51 +350,65 @@ def _execute(items: Iterator[Outcome | _Task], options: Options, rules: RuleSet,
 class _Workers:
     """The worker processes, replaced when one dies (the OOM killer, a crash in a C library).
 
-    The chunks it was working on are run again in new workers; a chunk that
+    A chunk whose worker died runs again in the new workers; a chunk that
     kills its worker twice is run one input per process, so only the input
-    that kills its process fails.
+    that kills its process fails. Futures remember which pool they went to,
+    so a failure of a pool already replaced does not replace the new one.
+    A worker that died while writing leaves a temporary file: swept at the end.
     """
 
-    def __init__(self, jobs: int, rules: RuleSet, lock_descriptor: int) -> None:
+    def __init__(self, jobs: int, rules: RuleSet, lock_descriptor: int, output_dir: Path) -> None:
         self._jobs = jobs
+        self._output_dir = output_dir
         self._setup = (rules, os.getpid(), lock_descriptor)
         self._context = multiprocessing.get_context("fork") if sys.platform == "linux" else None
+        self._generation = 0
+        self._lost_alone = False
         self._pool = self._new_pool(jobs)
 
     def _new_pool(self, jobs: int) -> ProcessPoolExecutor:
         return ProcessPoolExecutor(jobs, mp_context=self._context, initializer=_init_worker, initargs=self._setup)
 
-    def submit(self, chunk: list[Outcome | _Task]) -> Future:
-        return self._pool.submit(_convert_chunk, chunk)
+    def submit(self, chunk: list[Outcome | _Task]) -> tuple[Future, int]:
+        try:
+            return self._pool.submit(_convert_chunk, chunk), self._generation
+        except BrokenProcessPool:
+            self._replace_pool()
+            return self._pool.submit(_convert_chunk, chunk), self._generation
 
-    def resolve(self, future: Future | None, chunk: list[Outcome | _Task]) -> list[Outcome]:
-        if future is None:
+    def resolve(self, pending: tuple[Future, int] | None, chunk: list[Outcome | _Task]) -> list[Outcome]:
+        if pending is None:
             return chunk
-        try:
-            return future.result()
-        except BrokenProcessPool:
-            self._replace_pool()
-        try:
-            return self.submit(chunk).result()
-        except BrokenProcessPool:
-            self._replace_pool()
+        future, generation = pending
+        for attempt in range(2):
+            try:
+                return future.result()
+            except (BrokenProcessPool, CancelledError):
+                if generation == self._generation:
+                    self._replace_pool()
+            if attempt == 0:
+                future, generation = self.submit(chunk)
         return [item if isinstance(item, Outcome) else self._convert_alone(item) for item in chunk]
 
     def _replace_pool(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
+        self._generation += 1
         self._pool = self._new_pool(self._jobs)
 
     def _convert_alone(self, task: _Task) -> Outcome:
         pool = self._new_pool(1)
         try:
             return pool.submit(_convert, task).result()
-        except BrokenProcessPool:
+        except (BrokenProcessPool, CancelledError):
+            self._lost_alone = True
             return Outcome(task.display, "failed", "the process converting it died (out of memory, or a crash in a library)")
         finally:
             pool.shutdown(wait=False, cancel_futures=True)
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
+        if self._generation or self._lost_alone:
+            sweep_temporary_files(self._output_dir)
 
 
 def _chunks(items: Iterator[Outcome | _Task]) -> Iterator[list[Outcome | _Task]]:
@@ -451,6 +465,8 @@ def _convert(task: _Task, rules: RuleSet | None = None) -> Outcome:
         data, status = _read_stable(task)
     except _Deferred:
         return Outcome(task.display, "deferred", "changed while being read; left for the next run")
+    except FileNotFoundError:
+        return Outcome(task.display, "deferred", "gone before it could be read (renamed by the scraper?)")
     except OSError as error:
         return Outcome(task.display, "failed", f"cannot read: {error.strerror or error}")
     digest = _digest(data)
@@ -470,8 +486,8 @@ def _convert(task: _Task, rules: RuleSet | None = None) -> Outcome:
         problem = f"internal error ({type(error).__name__}: {error}); please report it"
     else:
         problem = None
-    if _stat_key(os.stat(task.path)) != _stat_key(status):
-        return Outcome(task.display, "deferred", "changed while being converted; left for the next run")
+    if _stat_key(_stat_or_none(task.path)) != _stat_key(status):
+        return Outcome(task.display, "deferred", "changed (or went) while being converted; left for the next run")
     if problem is not None:
         return Outcome(task.display, "failed", problem)
     return _write_outputs(task, articles, outputs, status, digest)
@@ -547,9 +563,9 @@ def _read_stable(task: _Task) -> tuple[bytes, os.stat_result]:
     has been left alone that long. The file is opened without blocking and
     must be a regular file (a FIFO would hang the run).
     """
-    calm = task.mtime_ns / 1e9 + task.settle - time.time()
-    if calm > 0:
-        time.sleep(min(calm, task.settle))
+    age = time.time() - task.mtime_ns / 1e9
+    if 0 <= age < task.settle:  # a time in the future is a skewed clock, not a writer: no wait
+        time.sleep(task.settle - age)
     descriptor = os.open(task.path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     with open(descriptor, "rb") as handle:
         before = os.fstat(descriptor)
@@ -564,8 +580,8 @@ def _read_stable(task: _Task) -> tuple[bytes, os.stat_result]:
     return data, after
 
 
-def _stat_key(status: os.stat_result) -> tuple[int, int]:
-    return status.st_size, status.st_mtime_ns
+def _stat_key(status: os.stat_result | None) -> tuple[int, int]:
+    return (status.st_size, status.st_mtime_ns) if status is not None else (-1, -1)
 
 
 def _digest(data: bytes) -> str:

@@ -83,7 +83,15 @@ _HIDDEN = frozenset((("display", "none"), ("visibility", "hidden")))
 _SEPARATORS = re.compile(r"[\W_]*")
 # A first path segment that names a language (zh, en, pt-br), as publishers' URLs do.
 _LANGUAGE_SEGMENT = re.compile(r"[a-z]{2,3}(?:-[a-z0-9]{2,8})*", re.IGNORECASE)
-_KEEP_WHEN_EMPTY = frozenset(("br", "hr", "img", "td", "th", "tr", "body"))
+_KEEP_WHEN_EMPTY = frozenset(("br", "hr", "img", "td", "th", "tr"))
+# Unicode's whitespace beyond XPath's four (normalize-space knows only space, tab, CR, LF).
+_MORE_WHITESPACE = (
+    "\xa0\x85\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
+)
+_BLANKS = " " * len(_MORE_WHITESPACE)
+_EMPTY_WRAPPERS = etree.XPath(
+    "descendant::*[not(*[not(self::br)])][not(text()[normalize-space(translate(., $spaces, $blanks))])]"
+)
 _ATTRIBUTED_OR_CUSTOM = etree.XPath("descendant::*[@* or contains(local-name(), '-')]")
 
 
@@ -249,7 +257,7 @@ def _fix_image(image: etree._Element, base: str | None, site: SiteRules, trace: 
     elif (pattern := site.trackers.match(url)) is not None:
         reason = site.describe("trackers", pattern)
     if reason:
-        _note(trace, "image", excerpt(image) if chosen is None else f"<img> {chosen[:80]}", reason)
+        _note(trace, "image", image if chosen is None else f"<img> {chosen[:80]}", reason)
         remove(image)
         return
     attributes = image.attrib
@@ -349,7 +357,7 @@ def _remove_link_widgets(
             elif kind == "feed-proxy footer":
                 continue
         neighbours.extend(_neighbours(container))
-        _note(trace, kind, excerpt(container), rule)
+        _note(trace, kind, container, rule)
         remove(container)
     return neighbours
 
@@ -471,7 +479,7 @@ def _remove_text_blocks(body: etree._Element, site: SiteRules, trace: Trace | No
     """
     neighbours: list[etree._Element] = []
     for block in block_descendants(body):
-        if not is_attached(block, body):
+        if neighbours and not is_attached(block, body):
             continue
         text = text_of(block)
         if not text or len(text) > TEXT_RULE_MAX_CHARS:
@@ -479,7 +487,7 @@ def _remove_text_blocks(body: etree._Element, site: SiteRules, trace: Trace | No
         hit = site.strip_text.match(text)
         if hit is not None:
             neighbours.extend(_neighbours(block))
-            _note(trace, "text block", excerpt(block), site.describe("strip_text", hit[0]))
+            _note(trace, "text block", block, site.describe("strip_text", hit[0]))
             remove(block)
     return neighbours
 
@@ -491,16 +499,26 @@ def _remove_share_labels(candidates: list[etree._Element], site: SiteRules, trac
             continue
         label = normalize_label(text_of(element))
         if label in site.share_labels:
-            _note(trace, "share label", excerpt(element), site.describe("share_labels", label))
+            _note(trace, "share label", element, site.describe("share_labels", label))
             remove(element)
 
 
 def remove_empty(body: etree._Element) -> None:
-    """Remove wrappers left with no text and no image, innermost first."""
-    for element in reversed(list(body.iter())):
-        if element.tag in _KEEP_WHEN_EMPTY or (element.text or "").strip():
-            continue
-        if all(child.tag == "br" and not (child.tail or "").strip() for child in element):
+    """Remove wrappers left with no text and no image (nothing but line breaks, if anything).
+
+    libxml2 finds them, a level at a time (removing a span can empty its
+    paragraph): elements with no text of their own but whitespace, and no
+    child but line breaks.
+    """
+    while True:
+        empty = [
+            element
+            for element in _EMPTY_WRAPPERS(body, spaces=_MORE_WHITESPACE, blanks=_BLANKS)
+            if element.tag not in _KEEP_WHEN_EMPTY
+        ]
+        if not empty:
+            return
+        for element in empty:
             remove(element)
 
 
@@ -523,6 +541,7 @@ def trim_separators(body: etree._Element) -> None:
                 break
 
 
-def _note(trace: Trace | None, what: str, detail: str, rule: str) -> None:
+def _note(trace: Trace | None, what: str, detail: str | etree._Element, rule: str) -> None:
+    """Record a removal for `feedclean explain`; an element's excerpt is only made when explaining."""
     if trace is not None:
-        trace.remove(what, detail, rule)
+        trace.remove(what, detail if isinstance(detail, str) else excerpt(detail), rule)

@@ -18,7 +18,7 @@ from .paths import display_path
 from .pipeline import DEFAULT_MAX_BYTES, process_all, render_all
 from .render import FORMATS
 from .rules import BUILTIN, RulesError, RuleSet
-from .write import LockBusy, write_atomic
+from .write import LockBusy, StateError, write_atomic
 
 EXIT_FAILED = 1
 EXIT_LOCKED = 3
@@ -266,9 +266,9 @@ def convert(
         _write_report(report_file, {"error": f"another run ({busy}) is writing to {output_dir}"})
         click.echo(f"feedclean: another run ({busy}) is writing to {output_dir}; not waiting (--no-wait)", err=True)
         sys.exit(EXIT_LOCKED)
-    except OSError as error:
+    except (OSError, StateError) as error:
         reporter.stop()
-        problem = f"cannot use output folder {output_dir}: {error.strerror or error}"
+        problem = str(error) if isinstance(error, StateError) else f"cannot use output folder {output_dir}: {error.strerror}"
         _write_report(report_file, {"error": problem})
         raise CommandError(problem) from None
     except KeyboardInterrupt:
@@ -391,8 +391,10 @@ def explain(file, as_json, max_size, rule_files, no_user_rules) -> None:
     from .explain import print_explanation
 
     ruleset, _ = load_rules(rule_files, not no_user_rules)
-    name = "<stdin>" if str(file) == "-" else str(file)
-    data = sys.stdin.buffer.read(max_size + 1) if name == "<stdin>" else file.read_bytes()
+    name = "<stdin>" if str(file) == "-" else display_path(str(file))
+    data = sys.stdin.buffer.read(max_size + 1) if name == "<stdin>" else _read_one(file, name, max_size)
+    if len(data) > max_size:
+        _fail(name, f"more than {max_size:,} bytes, over the limit (raise it with --max-size)")
     try:
         report = explain_dump(data, name, ruleset, max_size)
     except InputError as error:

@@ -72,6 +72,9 @@ class _Renderer:
 
     def children(self, element: etree._Element, depth: int) -> list[Block]:
         """Render a container whose content may mix blocks and loose inline content."""
+        if not len(element):
+            text = " ".join((element.text or "").split())
+            return [Block(_escape_block_starts(escape_text(text)), text)] if text else []
         blocks: list[Block] = []
         run: list[tuple] = []
         _text_token(run, element.text)
@@ -344,6 +347,10 @@ def serialize_inline(tokens: list[tuple], in_table: bool = False) -> list[tuple[
     if all(token[0] == _TEXT for token in tokens):
         text = " ".join("".join(token[1] for token in tokens).split())
         return [(escape_text(text), text)] if text else []
+    if _is_wrapped_text(tokens):
+        # One emphasis around plain text (a caption, a bold standfirst) always parses as written.
+        text = " ".join("".join(token[1] for token in tokens[1:-1]).split())
+        return [(f"{tokens[0][1]}{escape_text(text)}{tokens[0][1]}", text)] if text else []
     result = []
     for paragraph in _paragraphs(tokens):
         paragraph = _merge_touching_code(_drop_empty_pairs(paragraph))
@@ -354,6 +361,16 @@ def serialize_inline(tokens: list[tuple], in_table: bool = False) -> list[tuple[
         if markdown.strip():
             result.append((markdown, text.strip()))
     return result
+
+
+def _is_wrapped_text(tokens: list[tuple]) -> bool:
+    return (
+        len(tokens) >= 3
+        and tokens[0][0] == _OPEN
+        and tokens[-1][0] == _CLOSE
+        and tokens[0][1] == tokens[-1][1]
+        and all(token[0] == _TEXT for token in tokens[1:-1])
+    )
 
 
 def _paragraphs(tokens: list[tuple]) -> list[list[tuple]]:

@@ -25,11 +25,7 @@ class Found:
     path: str
     relative: str
     key: str
-    entry: os.DirEntry | None = None
     problem: str | None = None
-
-    def status(self) -> os.stat_result:
-        return self.entry.stat() if self.entry is not None else os.stat(self.path)
 
 
 def display_path(path: str) -> str:
@@ -61,37 +57,46 @@ def discover(paths: Iterable[Path], output_dir: Path, globs: tuple[str, ...] = (
 
 
 def _walk(folder: str, real: str, prefix: str, output_id: tuple[int, int] | None, globs: tuple[str, ...]) -> Iterator[Found]:
+    """One folder's files (sorted), then its subfolders'. Only names are kept while the folder
+    is read (a folder of 50,000 dumps costs their names, not 50,000 directory entries)."""
+    files: list[str] = []
+    folders: list[str] = []
+    links: set[str] = set()
     try:
         with os.scandir(folder) as scan:
-            entries = sorted((entry for entry in scan if not entry.name.startswith(".")), key=lambda entry: entry.name)
+            for entry in scan:
+                if entry.name.startswith("."):
+                    continue
+                try:
+                    if entry.is_dir(follow_symlinks=False):
+                        folders.append(entry.name)
+                    elif entry.is_file():
+                        files.append(entry.name)
+                        if entry.is_symlink():
+                            links.add(entry.name)
+                except OSError:
+                    continue
     except OSError as error:
         yield Found(folder, prefix, real, problem=f"cannot read folder: {error.strerror or error}")
         return
-    folders = []
-    for entry in entries:
-        try:
-            if entry.is_dir(follow_symlinks=False):
-                folders.append(entry)
-                continue
-            if not entry.is_file():
-                continue
-        except OSError:
-            continue
-        relative = prefix + entry.name
+    files.sort()
+    for name in files:
+        relative = prefix + name
         if globs and not any(glob_matches(relative, pattern) for pattern in globs):
             continue
-        key = f"{real}{os.sep}{entry.name}"
-        if entry.is_symlink():
-            target = os.path.realpath(entry.path)
+        path = os.path.join(folder, name)
+        key = f"{real}{os.sep}{name}"
+        if name in links:
+            target = os.path.realpath(path)
             if not target.startswith(real + os.sep):
-                yield Found(
-                    entry.path, relative, key, problem=f"a symlink to {display_path(target)}, outside its folder; not followed"
-                )
+                problem = f"a symlink to {display_path(target)}, outside its folder; not followed"
+                yield Found(path, relative, key, problem=problem)
                 continue
-        yield Found(entry.path, relative, key, entry)
-    for entry in folders:
-        if _identity(entry.path) != output_id:
-            yield from _walk(entry.path, f"{real}{os.sep}{entry.name}", f"{prefix}{entry.name}/", output_id, globs)
+        yield Found(path, relative, key)
+    for name in sorted(folders):
+        path = os.path.join(folder, name)
+        if _identity(path) != output_id:
+            yield from _walk(path, f"{real}{os.sep}{name}", f"{prefix}{name}/", output_id, globs)
 
 
 def glob_matches(relative: str, pattern: str) -> bool:

@@ -289,7 +289,7 @@ class RuleSet:
     @property
     def digest_source(self) -> str:
         """A text that changes whenever any rule in force changes (for incremental runs)."""
-        return repr([(rule.origin, rule.hosts, sorted(rule.values.items())) for rule in self.rules])
+        return repr([(rule.hosts, sorted(rule.values.items())) for rule in self.rules])
 
 
 def load_rules_file(path: Path) -> list[Rule]:

@@ -175,13 +175,22 @@ class State:
         self._connection = self._open()
 
     def _open(self) -> sqlite3.Connection | None:
+        """The state, rebuilt if it is damaged; StateError if it cannot be used at all (locked
+        by another program, a full or read-only disk), rather than deleting a sound file."""
         if self._read_only:
             return self._open_read_only()
+        if self.path.is_dir():
+            self._delete()
         try:
             return self._connect()
+        except sqlite3.OperationalError as error:
+            raise StateError(f"cannot open the state in {self.path}: {error}") from None
         except sqlite3.Error:
             self._delete()
+        try:
             return self._connect()
+        except sqlite3.Error as error:
+            raise StateError(f"cannot open the state in {self.path}: {error}") from None
 
     def _open_read_only(self) -> sqlite3.Connection | None:
         if not self.path.is_file():

@@ -701,3 +701,65 @@ def test_memory_stays_flat_as_inputs_grow(tmp_path):
         assert process.returncode == 0
         peaks[count] = usage.ru_maxrss
     assert peaks[5000] <= peaks[1000] * 1.2, peaks
+
+
+# --- found in review: dying workers, renamed inputs, clocks, rule paths -------------------------------
+
+
+def _children(pid: int) -> list[int]:
+    with contextlib.suppress(OSError):
+        return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    return []
+
+
+def test_a_worker_killed_midway_costs_nothing_and_the_run_finishes(big_corpus, big_reference, tmp_path):
+    """The OOM killer takes a worker: its chunk runs again in new workers, the run ends normally."""
+    out = tmp_path / "out"
+    process = start(big_corpus, "-o", out, "-j", "2")
+    wait_for_outputs(out, 100, process)
+    workers = _children(process.pid)
+    assert workers, "no worker processes to kill"
+    os.kill(workers[0], signal.SIGKILL)
+    stdout, stderr = process.communicate(timeout=300)
+    assert process.returncode == 0, stderr
+    assert "Traceback" not in stderr
+    counts = summary_of(subprocess.CompletedProcess([], 0, stdout, stderr))
+    assert counts["converted"] == BIG_CORPUS_SIZE
+    assert outputs(out) == big_reference
+
+
+def test_an_input_renamed_while_settling_is_deferred_not_failed(tmp_path):
+    """A scraper writes x.part and renames it: the .part file, gone when read, is no failure."""
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    part = inputs / "story.part"
+    part.write_text(dump_text(load_samples()[0], 1), encoding="utf-8")
+    process = start(inputs, "-o", tmp_path / "out", "--settle", "3", "-j", "1")
+    time.sleep(1)
+    part.rename(inputs / "story.txt")
+    stdout, stderr = process.communicate(timeout=60)
+    assert process.returncode == 0, stderr
+    assert "story.part" in stderr and "gone before it could be read" in stderr and "error" not in stderr
+
+
+def test_an_input_dated_in_the_future_is_not_waited_for(small, tmp_path):
+    """A skewed clock (an mtime an hour ahead) is not a scraper still writing."""
+    inputs, paths = small
+    hour_ahead = time.time() + 3600
+    for path in paths:
+        os.utime(path, (hour_ahead, hour_ahead))
+    started = time.monotonic()
+    result = convert(inputs, "-o", tmp_path / "out", "--settle", "5", "-j", "1")
+    assert result.returncode == 0, result.stderr
+    assert time.monotonic() - started < 5 + 10, "waited for the future"
+    assert summary_of(result)["converted"] == SMALL
+
+
+def test_the_same_rules_file_named_another_way_converts_nothing_again(small, tmp_path):
+    inputs, _ = small
+    rules = tmp_path / "rules.toml"
+    rules.write_text('[[rule]]\nhosts = ["example.com"]\nstrip = [".ad"]\n', encoding="utf-8")
+    out = tmp_path / "out"
+    assert summary_of(convert(inputs, "-o", out, "--rules", rules))["converted"] == SMALL
+    relative = os.path.relpath(rules)
+    assert summary_of(convert(inputs, "-o", out, "--rules", relative))["unchanged"] == SMALL
