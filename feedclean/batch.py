@@ -158,6 +158,7 @@ def run(
     Raises LockBusy when another run holds the folder and `options.wait` is off.
     """
     started = time.monotonic()
+    _inside.cache_clear()  # folders may have changed since a previous run in this process
     summary = Summary(dry_run=options.dry_run)
     if options.dry_run:
         state = State(options.output_dir, read_only=True)
@@ -210,6 +211,8 @@ def _plan(paths: list[Path], options: Options, rules: RuleSet, state: State) -> 
     suffix = SUFFIXES[options.output_format]
     output_dir = os.fspath(options.output_dir)
     claimed: dict[str, str] = {}  # this folder's output names and their inputs: small, so memory stays flat
+    # Another input claiming an output is in the state, or in this run under another root.
+    check_owners = not state.empty or len(paths) > 1
     folder = None
     for found in discover(paths, options.output_dir, options.globs):
         display = display_path(found.path)
@@ -228,7 +231,7 @@ def _plan(paths: list[Path], options: Options, rules: RuleSet, state: State) -> 
         except OSError as error:
             yield Outcome(display, "failed", f"cannot read: {error.strerror or error}")
             continue
-        item = _plan_one(found, display, status, output_rel, folder_rel, fingerprint, options, state)
+        item = _plan_one(found, display, status, output_rel, folder_rel, fingerprint, options, state, check_owners)
         yield _dry_run_outcome(item) if options.dry_run and isinstance(item, _Task) else item
 
 
@@ -241,6 +244,7 @@ def _plan_one(
     fingerprint: str,
     options: Options,
     state: State,
+    check_owners: bool,
 ) -> Outcome | _Task:
     output_dir = os.fspath(options.output_dir)
     output = os.path.join(output_dir, output_rel)
@@ -259,7 +263,7 @@ def _plan_one(
         if output_status is not None and not _written_by_feedclean(output, options.output_format):
             foreign = f"its output {display_path(output)} exists and was not written by feedclean"
             return Outcome(display, "failed", f"{foreign}; not overwritten (move it, or choose another -o)")
-        other = state.owner_of(output_rel, found.key)
+        other = state.owner_of(output_rel, found.key) if check_owners else None
         if other is not None:
             return Outcome(display, "failed", f"its output {display_path(output)} is already the output of {display_path(other)}")
     known_status = output_status if record is not None and record.output == output_rel else None
@@ -504,13 +508,12 @@ def _problem(error: Exception, timeout: float) -> str:
 def _write_outputs(
     task: _Task, articles: list[Article], outputs: list[tuple[str, str]], status: os.stat_result, digest: str
 ) -> Outcome:
-    root = os.path.realpath(task.output_dir)
     for path, text in outputs:
-        if not os.path.realpath(path).startswith(root + os.sep):
+        if not _inside(task.output_dir, os.path.dirname(path)):
             outside = f"would land outside {display_path(task.output_dir)} (a symlink?)"
             return Outcome(task.display, "failed", f"its output {display_path(path)} {outside}")
         try:
-            write_atomic(Path(path), text.encode("utf-8"))
+            write_atomic(path, text.encode("utf-8"))
         except OSError as error:
             return Outcome(task.display, "failed", f"cannot write {display_path(path)}: {error.strerror or error}")
     reason = task.reason if task.reason != "touched" else "changed"
@@ -518,6 +521,13 @@ def _write_outputs(
     outcome = _done(task, reason, status, digest, None if feed else articles[0], feed=feed)
     outcome.warnings = [warning for article in articles for warning in article.warnings]
     return outcome
+
+
+@cache
+def _inside(output_dir: str, folder: str) -> bool:
+    """Whether `folder` really is inside `output_dir`, symlinks followed. An output's own name
+    needs no check: the rename that writes it replaces a symlink, it never follows one."""
+    return (os.path.realpath(folder) + os.sep).startswith(os.path.realpath(output_dir) + os.sep)
 
 
 def _outputs(task: _Task, articles: list[Article]) -> list[tuple[str, str]]:

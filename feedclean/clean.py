@@ -83,15 +83,7 @@ _HIDDEN = frozenset((("display", "none"), ("visibility", "hidden")))
 _SEPARATORS = re.compile(r"[\W_]*")
 # A first path segment that names a language (zh, en, pt-br), as publishers' URLs do.
 _LANGUAGE_SEGMENT = re.compile(r"[a-z]{2,3}(?:-[a-z0-9]{2,8})*", re.IGNORECASE)
-_KEEP_WHEN_EMPTY = frozenset(("br", "hr", "img", "td", "th", "tr"))
-# Unicode's whitespace beyond XPath's four (normalize-space knows only space, tab, CR, LF).
-_MORE_WHITESPACE = (
-    "\xa0\x85\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
-)
-_BLANKS = " " * len(_MORE_WHITESPACE)
-_EMPTY_WRAPPERS = etree.XPath(
-    "descendant::*[not(*[not(self::br)])][not(text()[normalize-space(translate(., $spaces, $blanks))])]"
-)
+_KEEP_WHEN_EMPTY = frozenset(("br", "hr", "img", "td", "th", "tr", "body"))
 _ATTRIBUTED_OR_CUSTOM = etree.XPath("descendant::*[@* or contains(local-name(), '-')]")
 
 
@@ -504,21 +496,18 @@ def _remove_share_labels(candidates: list[etree._Element], site: SiteRules, trac
 
 
 def remove_empty(body: etree._Element) -> None:
-    """Remove wrappers left with no text and no image (nothing but line breaks, if anything).
-
-    libxml2 finds them, a level at a time (removing a span can empty its
-    paragraph): elements with no text of their own but whitespace, and no
-    child but line breaks.
-    """
-    while True:
-        empty = [
-            element
-            for element in _EMPTY_WRAPPERS(body, spaces=_MORE_WHITESPACE, blanks=_BLANKS)
-            if element.tag not in _KEEP_WHEN_EMPTY
-        ]
-        if not empty:
-            return
-        for element in empty:
+    """Remove wrappers left with no text and no image (nothing but line breaks, if anything),
+    innermost first, so a paragraph emptied of its span goes too."""
+    for element in reversed(list(body.iter())):
+        if element.tag in _KEEP_WHEN_EMPTY:
+            continue
+        text = element.text
+        if text and not text.isspace():
+            continue
+        for child in element:
+            if child.tag != "br" or (child.tail and not child.tail.isspace()):
+                break
+        else:
             remove(element)
 
 

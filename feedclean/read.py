@@ -57,6 +57,8 @@ _WHITESPACE = re.compile(r"\s+")
 # Characters no HTML or XML document may hold; libxml2 refuses them in the tree.
 _XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 _NOT_XML_INVALID_BYTE = bytes(b for b in range(256) if b >= 0x20 or b in (9, 10, 13))
+# U+FFFE and U+FFFF in UTF-8.
+_HAS_NONCHARACTER = re.compile(rb"\xef\xbf[\xbe\xbf]")
 _CONTROLS_TO_SPACE = {c: " " for c in (*range(0x20), *range(0x7F, 0xA0), 0x2028, 0x2029)}
 _TITLE_PARSER = etree.HTMLParser(encoding="utf-8", no_network=True, remove_comments=True)
 
@@ -156,13 +158,15 @@ def _may_hold_xml_invalid(data: bytes, encoding: str) -> bool:
     """A cheap byte-level test, so the common clean file skips a regex pass over its text."""
     if encoding.startswith("utf-16"):
         return True
-    return bool(data.translate(None, _NOT_XML_INVALID_BYTE)) or b"\xef\xbf\xbe" in data or b"\xef\xbf\xbf" in data
+    return bool(data.translate(None, _NOT_XML_INVALID_BYTE)) or (b"\xef\xbf" in data and _HAS_NONCHARACTER.search(data))
 
 
 def _looks_binary(data: bytes) -> bool:
     """Many control bytes (NUL among them) at the start: an image, an archive, not text.
     A stray NUL or two in a text dump is dropped with the other controls later."""
     head = data[:8192]
+    if head.isascii() and not head.translate(None, _NOT_XML_INVALID_BYTE):
+        return False
     controls = len(head.translate(None, _NOT_BINARY))
     return controls > max(2, len(head) // 100)
 
@@ -328,6 +332,8 @@ def plain_title(raw: str) -> str:
 
 def clean_text(text: str) -> str:
     """Collapse whitespace and drop control characters, which no title or caption needs."""
+    if text.isprintable():  # no controls, and no whitespace but the space
+        return " ".join(text.split())
     return _WHITESPACE.sub(" ", text.translate(_CONTROLS_TO_SPACE)).strip()
 
 

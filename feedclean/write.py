@@ -24,7 +24,7 @@ import os
 import shutil
 import sqlite3
 from collections.abc import Iterator
-from dataclasses import astuple, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote
 
@@ -39,6 +39,7 @@ _COLUMNS = (
 # How long a state update waits for another program holding the file (a backup, sqlite3 in a shell).
 _BUSY_SECONDS = 30
 _temp_names = itertools.count()
+_NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
 
 
 class LockBusy(Exception):
@@ -49,27 +50,34 @@ class StateError(Exception):
     """The state file could not be updated (disk full, locked); the message says so in one line."""
 
 
-def write_atomic(path: Path, data: bytes) -> bool:
+def write_atomic(path: Path | str, data: bytes) -> bool:
     """Write `data` to `path` through a temporary file and a rename; False if already identical.
 
     A run killed at any moment leaves either the old file or the new one,
     never a partial one. Temporary names are short (a long output name must
     still fit) and end in TEMP_SUFFIX, so they never match *.md or *.json.
     """
+    path = os.fspath(path)
     try:
-        if path.stat().st_size == len(data) and path.read_bytes() == data:
-            return False
+        with open(path, "rb") as existing:
+            if os.fstat(existing.fileno()).st_size == len(data) and existing.read() == data:
+                return False
     except (FileNotFoundError, NotADirectoryError):
         pass
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{os.getpid()}.{next(_temp_names)}{TEMP_SUFFIX}")
+    folder = os.path.dirname(path) or "."
+    temporary = os.path.join(folder, f".{os.getpid()}.{next(_temp_names)}{TEMP_SUFFIX}")
     try:
-        with open(temporary, "xb") as handle:
+        try:
+            descriptor = os.open(temporary, _NEW_FILE, 0o666)
+        except FileNotFoundError:  # the folder is new: made only then, not checked before every write
+            os.makedirs(folder, exist_ok=True)
+            descriptor = os.open(temporary, _NEW_FILE, 0o666)
+        with open(descriptor, "wb") as handle:
             handle.write(data)
         os.replace(temporary, path)
     except BaseException:
         with contextlib.suppress(OSError):
-            temporary.unlink()
+            os.unlink(temporary)
         raise
     return True
 
@@ -173,6 +181,7 @@ class State:
         self.problem: str | None = None
         self._read_only = read_only
         self._connection = self._open()
+        self.empty = not self._records("SELECT * FROM files LIMIT 1", ())
 
     def _open(self) -> sqlite3.Connection | None:
         """The state, rebuilt if it is damaged; StateError if it cannot be used at all (locked
@@ -283,11 +292,14 @@ class State:
         return [record for record in map(_record, rows) if record is not None]
 
     def save(self, record: Record) -> None:
-        values = astuple(record)
         self._write(
             "INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-            (_path(values[0]), *values[1:6], _path(values[6]), *values[7:11], int(record.merged)),
-        )
+            (
+                _path(record.input), record.format, record.size, record.mtime_ns, record.digest, record.options,
+                _path(record.output), record.output_size, record.output_mtime_ns, record.url, record.fetched,
+                int(record.merged),
+            ),
+        )  # fmt: skip
 
     def forget(self, record: Record) -> None:
         self._write("DELETE FROM files WHERE input = ? AND format = ?", (_path(record.input), record.format))
