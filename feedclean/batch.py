@@ -33,7 +33,7 @@ from .paths import Found, discover, display_path, output_names
 from .pipeline import DEFAULT_MAX_BYTES, process_all
 from .render import SUFFIXES, render
 from .rules import BUILTIN, RuleSet
-from .write import Record, State, StateError, output_key, output_lock, sweep_temporary_files, write_atomic
+from .write import Record, State, StateError, output_key, output_lock, read_at_most, sweep_temporary_files, write_atomic
 
 # Tasks handed to a worker at once, and chunks kept in flight per worker.
 _CHUNK = 16
@@ -210,7 +210,7 @@ def _plan(paths: list[Path], options: Options, rules: RuleSet, state: State) -> 
     fingerprint = options_fingerprint(rules, options.output_format)
     suffix = SUFFIXES[options.output_format]
     output_dir = os.fspath(options.output_dir)
-    claimed: dict[str, str] = {}  # this folder's output names and their inputs: small, so memory stays flat
+    claimed: dict[str, str] = {}  # this folder's outputs that two inputs may want, and the first input
     # Another input claiming an output is in the state, or in this run under another root.
     check_owners = not state.empty or len(paths) > 1
     folder = None
@@ -223,7 +223,7 @@ def _plan(paths: list[Path], options: Options, rules: RuleSet, state: State) -> 
         output = os.path.join(output_dir, output_rel)
         if found.relative.rpartition("/")[0] != folder:
             folder, claimed = found.relative.rpartition("/")[0], {}
-        if claimed.setdefault(output_rel, found.key) != found.key:
+        if found.shares_stem and claimed.setdefault(output_rel, found.key) != found.key:
             yield Outcome(display, "failed", f"its output {display_path(output)} is also another input's; rename one of them")
             continue
         try:
@@ -513,12 +513,12 @@ def _write_outputs(
             outside = f"would land outside {display_path(task.output_dir)} (a symlink?)"
             return Outcome(task.display, "failed", f"its output {display_path(path)} {outside}")
         try:
-            write_atomic(path, text.encode("utf-8"))
+            written = write_atomic(path, text.encode("utf-8"))
         except OSError as error:
             return Outcome(task.display, "failed", f"cannot write {display_path(path)}: {error.strerror or error}")
     reason = task.reason if task.reason != "touched" else "changed"
     feed = articles[0].from_feed
-    outcome = _done(task, reason, status, digest, None if feed else articles[0], feed=feed)
+    outcome = _done(task, reason, status, digest, None if feed else articles[0], feed=feed, written=written)
     outcome.warnings = [warning for article in articles for warning in article.warnings]
     return outcome
 
@@ -549,11 +549,13 @@ def _outputs(task: _Task, articles: list[Article]) -> list[tuple[str, str]]:
     return outputs
 
 
-def _done(task: _Task, reason: str, status: os.stat_result, digest: str, article: Article | None, feed: bool) -> Outcome:
+def _done(
+    task: _Task, reason: str, status: os.stat_result, digest: str, article: Article | None, feed: bool, written: os.stat_result
+) -> Outcome:
     """The outcome of a conversion, with the record the state keeps of it."""
     output_rel = task.folder_rel if feed else task.output_rel
     output = os.path.join(task.output_dir, output_rel)
-    key = output_key(output)
+    key = output_key(output, None if feed else written)
     if key is None:
         return Outcome(task.display, "failed", f"output {display_path(output)} vanished after writing")
     url = article.canonical_url if article is not None else None
@@ -576,13 +578,15 @@ def _read_stable(task: _Task) -> tuple[bytes, os.stat_result]:
     age = time.time() - task.mtime_ns / 1e9
     if 0 <= age < task.settle:  # a time in the future is a skewed clock, not a writer: no wait
         time.sleep(task.settle - age)
-    descriptor = os.open(task.path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
-    with open(descriptor, "rb") as handle:
+    descriptor = os.open(task.path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
         before = os.fstat(descriptor)
         if not stat.S_ISREG(before.st_mode):
             raise OSError(0, "not a regular file")
-        data = handle.read(task.max_bytes + 1)
+        data = read_at_most(descriptor, min(before.st_size, task.max_bytes) + 1)
         after = os.fstat(descriptor)
+    finally:
+        os.close(descriptor)
     if _stat_key(before) != _stat_key(after) or len(data) != after.st_size:
         raise _Deferred
     if _stat_key(before) != (task.size, task.mtime_ns):

@@ -55,7 +55,8 @@ def extract(article: Article, site: SiteRules) -> None:
     """Fill the article's metadata from its cleaned tree (and the page's own metadata)."""
     body = article.tree
     _pair_captions(body, site)
-    leaves = [block for block in leaf_blocks(body) if block.tag not in _NOT_TEXT_BLOCKS and not _in_figure(block)]
+    in_figures = {element for figure in body.iter("figure") for element in figure.iterdescendants()}
+    leaves = [block for block in leaf_blocks(body) if block.tag not in _NOT_TEXT_BLOCKS and block not in in_figures]
     article.rights = _take_rights(article, leaves, site)
     if article.published is not None:
         _found(article.trace, "published", article.published, "feed item date")
@@ -66,7 +67,7 @@ def extract(article: Article, site: SiteRules) -> None:
     article.images = _images(body, article.trace)
     article.title = _title(article)
     _drop_title_heading(body, article.title)
-    article.lead = _lead(body, article)
+    article.lead = _lead(leaves, article)
     text = text_of(body)
     article.language = _language(article, text)
     if article.url:
@@ -171,10 +172,6 @@ def _pair_captions(body: etree._Element, site: SiteRules) -> None:
             remove(holder)
 
 
-def _in_figure(block: etree._Element) -> bool:
-    return next(block.iterancestors("figure"), None) is not None
-
-
 def _in_figure_with_caption(image: etree._Element) -> bool:
     figure = next(image.iterancestors("figure"), None)
     return figure is not None and figure.find(".//figcaption") is not None
@@ -217,7 +214,8 @@ def _images(body: etree._Element, trace: Trace | None) -> list[Image]:
             caption = text_of(figcaption) if figcaption is not None else None
         alt = clean_text(image.get("alt") or "") or None
         images.append(Image(url=image.get("src"), caption=caption or None, alt=alt))
-        _found(trace, "image", image.get("src"), f"caption: {caption!r}" if caption else "no caption")
+        if trace is not None:
+            _found(trace, "image", image.get("src"), f"caption: {caption!r}" if caption else "no caption")
     return images
 
 
@@ -245,10 +243,10 @@ def _drop_title_heading(body: etree._Element, title: str | None) -> None:
         remove(heading)
 
 
-def _lead(body: etree._Element, article: Article) -> str | None:
+def _lead(leaves: list[etree._Element], article: Article) -> str | None:
     """The standfirst: a first paragraph set entirely in bold, else the page's description."""
-    for block in leaf_blocks(body):
-        if block.tag in ("figure", "figcaption") or block.getparent().tag == "figure":
+    for block in leaves:
+        if block.getparent() is None:  # the title heading, dropped since the leaves were listed
             continue
         text = text_of(block)
         if not text:

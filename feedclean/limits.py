@@ -25,20 +25,24 @@ class TimedOut(Exception):
 
 
 def within_time_limit(seconds: float, function: Callable[..., _Result], *arguments: Any, **keywords: Any) -> _Result:
-    """Call `function`, raising TimedOut after `seconds` (0: no limit)."""
+    """Call `function`, raising TimedOut after `seconds` (0: no limit).
+
+    The SIGALRM handler is installed once and stays (the command line owns
+    its process); each call only arms and disarms the timer.
+    """
     if seconds <= 0 or not hasattr(signal, "setitimer") or not _on_main_thread():
         return function(*arguments, **keywords)
-
-    def expire(signum, frame):
-        raise TimedOut
-
-    previous = signal.signal(signal.SIGALRM, expire)
+    if signal.getsignal(signal.SIGALRM) is not _expire:
+        signal.signal(signal.SIGALRM, _expire)
     signal.setitimer(signal.ITIMER_REAL, seconds)
     try:
         return function(*arguments, **keywords)
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
+
+
+def _expire(signum: int, frame: object) -> None:
+    raise TimedOut
 
 
 def _on_main_thread() -> bool:

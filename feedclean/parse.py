@@ -136,11 +136,10 @@ class _FlatteningBuilder(HTMLParser):
 
 
 def _is_whole_page(root: etree._Element, html: str) -> bool:
-    start = html.lstrip()[:20].lower()
-    if start.startswith(_PAGE_PREFIXES):
+    if html[:256].lstrip()[:20].lower().startswith(_PAGE_PREFIXES):
         return True
-    head = root.find("head")
-    return head is not None and head.find("title") is not None
+    head = root[0] if len(root) else None
+    return head is not None and head.tag == "head" and head.find("title") is not None
 
 
 def page_metadata(root: etree._Element) -> dict[str, str]:
@@ -218,6 +217,8 @@ def wrap_loose_inline(container: etree._Element) -> None:
 
 def _flush_run(container: etree._Element, text: str | None, run: list[etree._Element], before: etree._Element | None) -> None:
     """Put one run of loose content into paragraphs, one per <br><br>-separated part."""
+    if not run and (not text or text.isspace()):
+        return
     paragraphs: list[tuple[str | None, list[etree._Element]]] = [(text, [])]
     pending_breaks: list[etree._Element] = []
     for element in run:

@@ -8,6 +8,7 @@ thousands of unchanged files), and they may hold bytes that are not UTF-8:
 from __future__ import annotations
 
 import os
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
@@ -26,6 +27,14 @@ class Found:
     relative: str
     key: str
     problem: str | None = None
+    # Another input beside it has the same stem (a.txt, a.html), so their outputs (a.md) may clash.
+    shares_stem: bool = True
+
+
+def stem_of(name: str) -> str:
+    """A file name without its suffix, as pathlib reads it ("a.tar.gz" → "a.tar", ".x" and "x." kept)."""
+    dot = name.rfind(".")
+    return name[:dot] if 0 < dot < len(name) - 1 else name
 
 
 def display_path(path: str) -> str:
@@ -80,6 +89,7 @@ def _walk(folder: str, real: str, prefix: str, output_id: tuple[int, int] | None
         yield Found(folder, prefix, real, problem=f"cannot read folder: {error.strerror or error}")
         return
     files.sort()
+    stems = Counter(map(stem_of, files))
     for name in files:
         relative = prefix + name
         if globs and not any(glob_matches(relative, pattern) for pattern in globs):
@@ -92,7 +102,7 @@ def _walk(folder: str, real: str, prefix: str, output_id: tuple[int, int] | None
                 problem = f"a symlink to {display_path(target)}, outside its folder; not followed"
                 yield Found(path, relative, key, problem=problem)
                 continue
-        yield Found(path, relative, key)
+        yield Found(path, relative, key, shares_stem=stems[stem_of(name)] > 1)
     for name in sorted(folders):
         path = os.path.join(folder, name)
         if _identity(path) != output_id:
@@ -126,7 +136,5 @@ def _identity(path: str) -> tuple[int, int] | None:
 def output_names(relative: str, suffix: str) -> tuple[str, str]:
     """The output file for a dump (IN/a/b.txt → a/b.md) and the folder for a feed's items (a/b/)."""
     folder, _, name = relative.rpartition("/")
-    dot = name.rfind(".")
-    stem = name[:dot] if 0 < dot < len(name) - 1 else name
-    stem = f"{folder}/{stem}" if folder else stem
+    stem = f"{folder}/{stem_of(name)}" if folder else stem_of(name)
     return f"{stem}{suffix}", f"{stem}/"

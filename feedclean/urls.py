@@ -50,6 +50,8 @@ def percent_encode_unsafe(url: str) -> str:
 
 def url_scheme(url: str) -> str | None:
     """The lower-cased scheme, or None for a relative URL."""
+    if url.startswith("https:"):
+        return "https"
     match = _SCHEME.match(url)
     return match.group(1).lower() if match else None
 

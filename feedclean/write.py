@@ -38,6 +38,8 @@ _COLUMNS = (
 )  # fmt: skip
 # How long a state update waits for another program holding the file (a backup, sqlite3 in a shell).
 _BUSY_SECONDS = 30
+# SQLite's page cache: look-ups are by key, so a small one costs little and keeps memory flat.
+_CACHE_KIB = 256
 _temp_names = itertools.count()
 _NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
 
@@ -50,20 +52,19 @@ class StateError(Exception):
     """The state file could not be updated (disk full, locked); the message says so in one line."""
 
 
-def write_atomic(path: Path | str, data: bytes) -> bool:
-    """Write `data` to `path` through a temporary file and a rename; False if already identical.
+def write_atomic(path: Path | str, data: bytes) -> os.stat_result:
+    """Write `data` to `path` through a temporary file and a rename, unless it holds `data`
+    already; return the status of the file at `path` (what the state records of an output).
 
     A run killed at any moment leaves either the old file or the new one,
     never a partial one. Temporary names are short (a long output name must
     still fit) and end in TEMP_SUFFIX, so they never match *.md or *.json.
+    Plain os calls: Python's file objects add a few system calls per file.
     """
     path = os.fspath(path)
-    try:
-        with open(path, "rb") as existing:
-            if os.fstat(existing.fileno()).st_size == len(data) and existing.read() == data:
-                return False
-    except (FileNotFoundError, NotADirectoryError):
-        pass
+    existing = _status_if_holding(path, data)
+    if existing is not None:
+        return existing
     folder = os.path.dirname(path) or "."
     temporary = os.path.join(folder, f".{os.getpid()}.{next(_temp_names)}{TEMP_SUFFIX}")
     try:
@@ -72,14 +73,47 @@ def write_atomic(path: Path | str, data: bytes) -> bool:
         except FileNotFoundError:  # the folder is new: made only then, not checked before every write
             os.makedirs(folder, exist_ok=True)
             descriptor = os.open(temporary, _NEW_FILE, 0o666)
-        with open(descriptor, "wb") as handle:
-            handle.write(data)
+        try:
+            written = 0
+            while written < len(data):
+                written += os.write(descriptor, data[written:])
+            status = os.fstat(descriptor)
+        finally:
+            os.close(descriptor)
         os.replace(temporary, path)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(temporary)
         raise
-    return True
+    return status
+
+
+def _status_if_holding(path: str, data: bytes) -> os.stat_result | None:
+    """The status of the file at `path` if it holds exactly `data`, else None."""
+    try:
+        descriptor = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    try:
+        status = os.fstat(descriptor)
+        if status.st_size != len(data) or read_at_most(descriptor, len(data) + 1) != data:
+            return None
+        return status
+    finally:
+        os.close(descriptor)
+
+
+def read_at_most(descriptor: int, limit: int) -> bytes:
+    """Up to `limit` bytes from an open file, to its end."""
+    chunks = []
+    remaining = limit
+    while remaining > 0:
+        chunk = os.read(descriptor, remaining)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        remaining -= len(chunk)
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 def output_key(path: str, status: os.stat_result | None = None) -> tuple[int, int] | None:
@@ -244,6 +278,7 @@ class State:
                 )
             connection.execute("PRAGMA journal_mode = WAL")
             connection.execute("PRAGMA synchronous = NORMAL")
+            connection.execute(f"PRAGMA cache_size = -{_CACHE_KIB}")
             connection.execute("BEGIN")
         except sqlite3.Error:
             connection.close()
