@@ -117,7 +117,7 @@ rules_option = click.option(
 no_user_rules_option = click.option(
     "--no-user-rules",
     is_flag=True,
-    help="Ignore ~/.config/feedclean/rules.toml.",
+    help="Ignore the user rules file (~/.config/feedclean/rules.toml, under $XDG_CONFIG_HOME when set).",
 )
 
 

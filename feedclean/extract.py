@@ -69,6 +69,8 @@ def extract(article: Article, site: SiteRules) -> None:
     _drop_title_heading(body, article.title)
     article.lead = _lead(leaves, article)
     text = text_of(body)
+    if not text and not article.images:
+        article.warnings.append("nothing is left of the body after cleaning (did it hold only junk?)")
     article.language = _language(article, text)
     if article.url:
         article.canonical_url = canonical_url(article.url, site.tracking_params, site.tracking_prefixes)

@@ -737,7 +737,7 @@ def test_an_input_renamed_while_settling_is_deferred_not_failed(tmp_path):
     process = start(inputs, "-o", tmp_path / "out", "--settle", "3", "-j", "1")
     time.sleep(1)
     part.rename(inputs / "story.txt")
-    stdout, stderr = process.communicate(timeout=60)
+    _, stderr = process.communicate(timeout=60)
     assert process.returncode == 0, stderr
     assert "story.part" in stderr and "gone before it could be read" in stderr and "error" not in stderr
 

@@ -230,3 +230,13 @@ def test_output_never_equals_input(runner, tmp_path):
     result = _convert(runner, [folder / "a.md"], folder)
     assert result.exit_code == 1 and "would overwrite the input itself" in result.stderr
     assert (folder / "a.md").read_text("utf-8") == make_dump("<p>Text.</p>")
+
+
+def test_a_body_of_nothing_but_junk_converts_with_a_warning(runner, tmp_path):
+    dump = tmp_path / "d.txt"
+    junk = '<div><a href="https://www.facebook.com/sharer.php?u=x">Share</a></div><p>获取更多RSS：</p>'
+    dump.write_text(make_dump(junk), "utf-8")
+    result = runner.invoke(main, ["convert", str(dump), "--format", "json"])
+    assert result.exit_code == 0
+    assert json.loads(result.stdout)["markdown"] == ""
+    assert "warning: " in result.stderr and "nothing is left of the body" in result.stderr
