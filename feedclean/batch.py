@@ -23,15 +23,13 @@ from concurrent.futures import CancelledError, Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field, replace
 from functools import cache
-from importlib import resources
+from importlib import import_module, resources
 from pathlib import Path
 
 from . import __version__
 from .article import Article, InputError
-from .limits import DEFAULT_SETTLE_SECONDS, DEFAULT_TIMEOUT_SECONDS, TimedOut, within_time_limit
-from .paths import Found, discover, display_path, output_names
-from .pipeline import DEFAULT_MAX_BYTES, process_all
-from .render import SUFFIXES, render
+from .limits import DEFAULT_MAX_BYTES, DEFAULT_SETTLE_SECONDS, DEFAULT_TIMEOUT_SECONDS, TimedOut, within_time_limit
+from .paths import SUFFIXES, Found, discover, display_path, output_names
 from .rules import BUILTIN, RuleSet
 from .write import Record, State, StateError, output_key, output_lock, read_at_most, sweep_temporary_files, write_atomic
 
@@ -220,11 +218,11 @@ def _plan(paths: list[Path], options: Options, rules: RuleSet, state: State) -> 
             yield Outcome(display, "failed", found.problem)
             continue
         output_rel, folder_rel = output_names(found.relative, suffix)
-        output = os.path.join(output_dir, output_rel)
         if found.relative.rpartition("/")[0] != folder:
             folder, claimed = found.relative.rpartition("/")[0], {}
         if found.shares_stem and claimed.setdefault(output_rel, found.key) != found.key:
-            yield Outcome(display, "failed", f"its output {display_path(output)} is also another input's; rename one of them")
+            output = display_path(os.path.join(output_dir, output_rel))
+            yield Outcome(display, "failed", f"its output {output} is also another input's; rename one of them")
             continue
         try:
             status = os.stat(found.path)
@@ -247,7 +245,7 @@ def _plan_one(
     check_owners: bool,
 ) -> Outcome | _Task:
     output_dir = os.fspath(options.output_dir)
-    output = os.path.join(output_dir, output_rel)
+    output = f"{output_dir}{os.sep}{output_rel}"
     if not stat.S_ISREG(status.st_mode):
         return Outcome(display, "failed", "not a regular file (a folder, FIFO, device or socket)")
     if status.st_size > options.max_bytes:
@@ -269,7 +267,7 @@ def _plan_one(
     known_status = output_status if record is not None and record.output == output_rel else None
     reason = _reason_to_convert(record, status, known_status, fingerprint, options)
     if reason is None:
-        return Outcome(display, "unchanged", output=display_path(os.path.join(output_dir, record.output)))
+        return Outcome(display, "unchanged", output=display_path(f"{output_dir}{os.sep}{record.output}"))
     return _Task(
         found.path, display, found.key, output_dir, output_rel, folder_rel, reason, status.st_size, status.st_mtime_ns,
         record if reason == "touched" else None, fingerprint, options.output_format, options.max_bytes,
@@ -308,7 +306,7 @@ def _reason_to_convert(
     if record.merged and not options.dedupe:
         return "duplicate no longer merged"
     if not record.merged:
-        key = output_key(os.path.join(os.fspath(options.output_dir), record.output), output_status)
+        key = output_key(f"{os.fspath(options.output_dir)}{os.sep}{record.output}", output_status)
         if key is None:
             return "output missing"
         if key != (record.output_size, record.output_mtime_ns):
@@ -374,6 +372,7 @@ class _Workers:
         return ProcessPoolExecutor(jobs, mp_context=self._context, initializer=_init_worker, initargs=self._setup)
 
     def submit(self, chunk: list[Outcome | _Task]) -> tuple[Future, int]:
+        import_module(f"{__package__}.pipeline")  # before the workers fork, so they share it
         try:
             return self._pool.submit(_convert_chunk, chunk), self._generation
         except BrokenProcessPool:
@@ -465,6 +464,8 @@ def _convert_chunk(chunk: list[Outcome | _Task]) -> list[Outcome]:
 
 def _convert(task: _Task, rules: RuleSet | None = None) -> Outcome:
     """Convert one input and write its output(s); never raises for a bad input."""
+    from .pipeline import process_all  # the conversion stack loads only when a run converts something
+
     try:
         data, status = _read_stable(task)
     except _Deferred:
@@ -536,6 +537,8 @@ def _outputs(task: _Task, articles: list[Article]) -> list[tuple[str, str]]:
     Items with the same id (the same link) are told apart by their content,
     not by their order, so a feed that reorders its items renames nothing.
     """
+    from .render import render
+
     if len(articles) == 1 and not articles[0].from_feed:
         return [(os.path.join(task.output_dir, task.output_rel), render(articles[0], task.output_format))]
     folder = os.path.join(task.output_dir, task.folder_rel)

@@ -13,10 +13,8 @@ import click
 
 from . import __version__
 from .article import InputError
-from .limits import DEFAULT_SETTLE_SECONDS, DEFAULT_TIMEOUT_SECONDS, TimedOut, within_time_limit
-from .paths import display_path
-from .pipeline import DEFAULT_MAX_BYTES, process_all, render_all
-from .render import FORMATS
+from .limits import DEFAULT_MAX_BYTES, DEFAULT_SETTLE_SECONDS, DEFAULT_TIMEOUT_SECONDS, TimedOut, within_time_limit
+from .paths import FORMATS, display_path
 from .rules import BUILTIN, RulesError, RuleSet
 from .write import LockBusy, StateError, write_atomic
 
@@ -317,6 +315,8 @@ def _convert_stdin(output_dir: Path | None, output_format: str, rules: RuleSet, 
 
 def _convert_to_stdout(data: bytes, name: str, output_format: str, rules: RuleSet, max_size: int, timeout: float) -> None:
     """One input's articles on stdout (a feed's as a JSON array, or Markdown files one after another)."""
+    from .pipeline import process_all, render_all
+
     if len(data) > max_size:
         _fail(name, f"more than {max_size:,} bytes, over the limit (raise it with --max-size)")
     try:

@@ -11,7 +11,8 @@ import os
 from typing import Any, TextIO
 
 from .article import Article
-from .pipeline import DEFAULT_MAX_BYTES, process_all
+from .limits import DEFAULT_MAX_BYTES
+from .pipeline import process_all
 from .rules import RuleSet
 
 # A list key with more entries than this shows only their number in the rules table (--json shows all).

@@ -1,4 +1,4 @@
-"""What a run allows each input: how calm it must be before it is read, how long it may take.
+"""What a run allows each input: how big it may be, how calm before it is read, how long it may take.
 
 The time limit is a SIGALRM timer, so it only works on a Unix main thread
 (the command line and its worker processes); elsewhere there is no limit.
@@ -12,6 +12,8 @@ import threading
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+# The largest input converted by default (--max-size).
+DEFAULT_MAX_BYTES = 20 * 1024 * 1024
 # An input modified this recently may still be being written: wait until it has been calm this long.
 DEFAULT_SETTLE_SECONDS = 1.0
 # The most one input may take to convert (a pathological document, a backtracking rule).

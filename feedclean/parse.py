@@ -34,6 +34,7 @@ _VOID_TAGS = frozenset(
 # follows inside them; their "content" is hoisted back out.
 _VOID_UNKNOWN_TO_LIBXML2 = ("embed", "source", "track", "wbr", "keygen")
 _PAGE_CHROME = ["nav", "header", "footer", "aside"]
+_HEAD_ONLY = frozenset(("title", "meta", "link", "base", "style", "script", "noscript", "template"))
 # The page's <article> replaces readability's choice if it has at most this much more text, and
 # holds the first and last characters of that choice.
 _MAX_ARTICLE_GROWTH = 1.5
@@ -52,6 +53,13 @@ def parse(article: Article) -> None:
     body = root.find("body")
     if body is None:
         body = etree.SubElement(root, "body")
+    head = root.find("head")
+    if head is not None:
+        # A fragment that starts with <script> or <meta>: libxml2 puts them in a <head>, and with
+        # them the elements it does not know (<figure>, <section> …) up to the first it does.
+        content = [element for element in head if element.tag not in _HEAD_ONLY]
+        for index, element in enumerate(content):
+            body.insert(index, element)
     for element in list(body.iter(*_VOID_UNKNOWN_TO_LIBXML2)):
         unwrap(element)
     for container in _block_containers(body):

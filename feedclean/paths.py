@@ -14,6 +14,9 @@ from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from pathlib import Path
 
+# The output formats, and the suffix each output file gets.
+SUFFIXES = {"md": ".md", "json": ".json"}
+FORMATS = tuple(SUFFIXES)
 # Characters that would break a one-line message: controls (newlines, escapes).
 _UNPRINTABLE = {code: f"\\x{code:02x}" for code in (*range(0x20), 0x7F)}
 
@@ -94,7 +97,7 @@ def _walk(folder: str, real: str, prefix: str, output_id: tuple[int, int] | None
         relative = prefix + name
         if globs and not any(glob_matches(relative, pattern) for pattern in globs):
             continue
-        path = os.path.join(folder, name)
+        path = f"{folder}{os.sep}{name}"
         key = f"{real}{os.sep}{name}"
         if name in links:
             target = os.path.realpath(path)

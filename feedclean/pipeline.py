@@ -15,13 +15,13 @@ from .article import Article, InputError, Trace
 from .clean import clean
 from .extract import article_url, extract
 from .feeds import looks_like_feed, read_feed
+from .limits import DEFAULT_MAX_BYTES
 from .parse import parse
+from .paths import FORMATS
 from .read import decode_text, split_dump
-from .render import FORMATS, render
+from .render import render
 from .rules import BUILTIN, RuleSet
 from .urls import host_of
-
-DEFAULT_MAX_BYTES = 20 * 1024 * 1024
 
 
 def process_all(

@@ -19,8 +19,6 @@ from .dates import isoformat
 from .markdown import render_body
 
 SCHEMA_VERSION = 1
-FORMATS = ("md", "json")
-SUFFIXES = {"md": ".md", "json": ".json"}
 
 # Characters YAML either forbids in a document or reads as line breaks; JSON leaves them raw.
 _YAML_UNSAFE = re.compile("[\x7f-\x9f\u2028\u2029\ufeff\ufffe\uffff\ud800-\udfff]")

@@ -36,6 +36,7 @@ _COLUMNS = (
     ("output", str), ("output_size", int), ("output_mtime_ns", int), ("url", (str, type(None))),
     ("fetched", (float, int, type(None))), ("merged", int),
 )  # fmt: skip
+_KINDS = tuple(kind for _, kind in _COLUMNS)
 # How long a state update waits for another program holding the file (a backup, sqlite3 in a shell).
 _BUSY_SECONDS = 30
 # SQLite's page cache: look-ups are by key, so a small one costs little and keeps memory flat.
@@ -381,8 +382,6 @@ def _record(row: tuple) -> Record | None:
     for index in (0, 6):
         if isinstance(values[index], bytes):
             values[index] = os.fsdecode(values[index])
-    if not all(
-        isinstance(value, kind) and not isinstance(value, bool) for value, (_, kind) in zip(values, _COLUMNS, strict=True)
-    ):
+    if not all(map(isinstance, values, _KINDS)):
         return None
     return Record(*values[:-1], bool(values[-1]))

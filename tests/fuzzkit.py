@@ -31,6 +31,7 @@ from markdown_it import MarkdownIt
 
 import feedclean
 from feedclean import process_all
+from feedclean.render import render
 
 T = TypeVar("T")
 
@@ -639,7 +640,7 @@ def convert_checked(data: bytes) -> Converted | feedclean.InputError:
         assert len(articles) == 1 and not articles[0].from_feed, "a JSON object for a feed file"
         documents = [check_document(parsed)]
     assert len(documents) == len(articles), f"{len(documents)} JSON documents for {len(articles)} articles"
-    pieces = [feedclean.render(article, "md") for article in articles]
+    pieces = [render(article, "md") for article in articles]
     assert markdown == "\n".join(pieces), "md output is not its articles' files one after another"
     bodies, rendered = [], []
     for piece, document in zip(pieces, documents, strict=True):

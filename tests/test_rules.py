@@ -229,3 +229,13 @@ def test_the_readme_worked_example_does_what_it_says(runner, tmp_path):
     report = json.loads(runner.invoke(main, ["explain", str(dump), "--json"]).stdout)
     rules = [item["rule"] for item in report["removed"]]
     assert any(rule.startswith("strip '.related-box' (") and rule.endswith("rules.toml, rule 1)") for rule in rules)
+
+
+def test_the_built_in_rules_pass_the_checks_user_rules_get():
+    """They load unchecked at every start (for speed), so the checks run here."""
+    from importlib import resources
+
+    from feedclean.rules import parse_rules
+
+    text = resources.files("feedclean").joinpath("rules/builtin.toml").read_text(encoding="utf-8")
+    assert len(parse_rules(text, "built-in")) >= 10
