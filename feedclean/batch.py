@@ -29,7 +29,7 @@ from pathlib import Path
 from . import __version__
 from .article import Article, InputError
 from .limits import DEFAULT_MAX_BYTES, DEFAULT_SETTLE_SECONDS, DEFAULT_TIMEOUT_SECONDS, TimedOut, within_time_limit
-from .paths import SUFFIXES, Found, discover, display_path, output_names
+from .paths import OUTPUT_STARTS, SUFFIXES, Found, discover, display_path, output_names
 from .rules import BUILTIN, RuleSet
 from .write import Record, State, StateError, output_key, output_lock, read_at_most, sweep_temporary_files, write_atomic
 
@@ -40,8 +40,6 @@ _WINDOW_PER_JOB = 4
 _PR_SET_PDEATHSIG = 1
 # Commit the state this often, so a killed run loses at most this many records.
 _CHECKPOINT_EVERY = 500
-# How every output of each format begins (see render.py).
-_OUTPUT_STARTS = {"md": b"---\ntitle: ", "json": b'{\n  "schema": '}
 
 
 @dataclass(frozen=True)
@@ -50,7 +48,6 @@ class Options:
 
     output_dir: Path
     output_format: str = "md"
-    rule_files: tuple[Path, ...] = ()
     jobs: int = 1
     force: bool = False
     dedupe: bool = False
@@ -76,6 +73,8 @@ class Outcome:
 
 @dataclass
 class Summary:
+    """What a run did, for the summary line, the table and `--report`."""
+
     counts: Counter = field(default_factory=Counter)
     failures: list[Outcome] = field(default_factory=list)
     deferred: list[Outcome] = field(default_factory=list)
@@ -169,21 +168,32 @@ def run(
             try:
                 outcomes = _execute(_plan(paths, options, rules, state), options, rules, lock_descriptor)
                 _consume(outcomes, summary, listener, state)
-                if options.dedupe:
-                    summary.merged, restore = _merge_duplicates(state, options.output_dir, options.output_format)
-                    _consume((_restore(record, options, rules) for record in restore), summary, listener, state)
+                if options.dedupe and summary.state_error is None:
+                    _dedupe(state, options, rules, summary, listener)
             finally:
                 _close_state(state, summary)
     summary.seconds = time.monotonic() - started
     return summary
 
 
+def _dedupe(state: State, options: Options, rules: RuleSet, summary: Summary, listener: Callable[[Outcome], None]) -> None:
+    """Merge duplicates after the conversions; a state that fails here fails as it would there."""
+    try:
+        summary.merged, restore = _merge_duplicates(state, options.output_dir, options.output_format)
+    except StateError as error:
+        summary.state_error = str(error)
+        return
+    _consume((_restore(record, options, rules) for record in restore), summary, listener, state)
+
+
 def _consume(outcomes: Iterable[Outcome], summary: Summary, listener: Callable[[Outcome], None], state: State | None) -> None:
-    for count, outcome in enumerate(outcomes, 1):
+    saved = 0
+    for outcome in outcomes:
         if state is not None and outcome.record is not None and summary.state_error is None:
             try:
                 state.save(outcome.record)
-                if count % _CHECKPOINT_EVERY == 0:
+                saved += 1
+                if saved % _CHECKPOINT_EVERY == 0:
                     state.checkpoint()
             except StateError as error:
                 summary.state_error = str(error)
@@ -208,9 +218,11 @@ def _plan(paths: list[Path], options: Options, rules: RuleSet, state: State) -> 
     fingerprint = options_fingerprint(rules, options.output_format)
     suffix = SUFFIXES[options.output_format]
     output_dir = os.fspath(options.output_dir)
-    claimed: dict[str, str] = {}  # this folder's outputs that two inputs may want, and the first input
-    # Another input claiming an output is in the state, or in this run under another root.
-    check_owners = not state.empty or len(paths) > 1
+    # Outputs two inputs may want, and the first input. Inputs under one root collide only
+    # within a folder, and only when they share a stem; under several roots, any two may.
+    claimed: dict[str, str] = {}
+    several_roots = len(paths) > 1
+    check_owners = not state.empty
     folder = None
     for found in discover(paths, options.output_dir, options.globs):
         display = display_path(found.path)
@@ -218,18 +230,18 @@ def _plan(paths: list[Path], options: Options, rules: RuleSet, state: State) -> 
             yield Outcome(display, "failed", found.problem)
             continue
         output_rel, folder_rel = output_names(found.relative, suffix)
-        if found.relative.rpartition("/")[0] != folder:
+        output = f"{output_dir}{os.sep}{output_rel}"
+        if not several_roots and found.relative.rpartition("/")[0] != folder:
             folder, claimed = found.relative.rpartition("/")[0], {}
-        if found.shares_stem and claimed.setdefault(output_rel, found.key) != found.key:
-            output = display_path(os.path.join(output_dir, output_rel))
-            yield Outcome(display, "failed", f"its output {output} is also another input's; rename one of them")
+        if (several_roots or found.shares_stem) and claimed.setdefault(output_rel, found.key) != found.key:
+            yield Outcome(display, "failed", f"its output {display_path(output)} is also another input's; rename one of them")
             continue
         try:
             status = os.stat(found.path)
         except OSError as error:
             yield Outcome(display, "failed", f"cannot read: {error.strerror or error}")
             continue
-        item = _plan_one(found, display, status, output_rel, folder_rel, fingerprint, options, state, check_owners)
+        item = _plan_one(found, display, status, output, output_rel, folder_rel, fingerprint, options, state, check_owners)
         yield _dry_run_outcome(item) if options.dry_run and isinstance(item, _Task) else item
 
 
@@ -237,6 +249,7 @@ def _plan_one(
     found: Found,
     display: str,
     status: os.stat_result,
+    output: str,
     output_rel: str,
     folder_rel: str,
     fingerprint: str,
@@ -245,7 +258,6 @@ def _plan_one(
     check_owners: bool,
 ) -> Outcome | _Task:
     output_dir = os.fspath(options.output_dir)
-    output = f"{output_dir}{os.sep}{output_rel}"
     if not stat.S_ISREG(status.st_mode):
         return Outcome(display, "failed", "not a regular file (a folder, FIFO, device or socket)")
     if status.st_size > options.max_bytes:
@@ -256,6 +268,8 @@ def _plan_one(
         return Outcome(
             display, "failed", f"its output {display_path(output)} would overwrite the input itself; choose another -o"
         )
+    if output_status is not None and not stat.S_ISREG(output_status.st_mode):
+        return Outcome(display, "failed", f"its output {display_path(output)} is not a regular file; move it away")
     record = state.lookup(found.key, options.output_format)
     if record is None or record.output not in (output_rel, folder_rel):
         if output_status is not None and not _written_by_feedclean(output, options.output_format):
@@ -280,10 +294,10 @@ def _written_by_feedclean(path: str, output_format: str) -> bool:
     (a lost state file, an earlier run): anything else, an input included, is never overwritten."""
     try:
         with open(path, "rb") as handle:
-            start = handle.read(len(_OUTPUT_STARTS[output_format]))
+            start = handle.read(len(OUTPUT_STARTS[output_format]))
     except OSError:
         return False
-    return start == _OUTPUT_STARTS[output_format]
+    return start == OUTPUT_STARTS[output_format]
 
 
 def _stat_or_none(path: str) -> os.stat_result | None:
@@ -321,7 +335,7 @@ def _dry_run_outcome(task: _Task) -> Outcome:
     output = display_path(os.path.join(task.output_dir, task.output_rel))
     if reason == "touched":
         try:
-            data, _ = _read_stable(task)
+            data, _ = _read_stable(replace(task, settle=0.0))  # a dry run reads now; it never waits
         except (OSError, _Deferred):
             return Outcome(task.display, "would convert", "changed", output)
         if _digest(data) == task.known.digest:
@@ -518,8 +532,7 @@ def _write_outputs(
         except OSError as error:
             return Outcome(task.display, "failed", f"cannot write {display_path(path)}: {error.strerror or error}")
     reason = task.reason if task.reason != "touched" else "changed"
-    feed = articles[0].from_feed
-    outcome = _done(task, reason, status, digest, None if feed else articles[0], feed=feed, written=written)
+    outcome = _done(task, reason, status, digest, None if articles[0].from_feed else articles[0], written)
     outcome.warnings = [warning for article in articles for warning in article.warnings]
     return outcome
 
@@ -553,12 +566,12 @@ def _outputs(task: _Task, articles: list[Article]) -> list[tuple[str, str]]:
 
 
 def _done(
-    task: _Task, reason: str, status: os.stat_result, digest: str, article: Article | None, feed: bool, written: os.stat_result
+    task: _Task, reason: str, status: os.stat_result, digest: str, article: Article | None, written: os.stat_result
 ) -> Outcome:
-    """The outcome of a conversion, with the record the state keeps of it."""
-    output_rel = task.folder_rel if feed else task.output_rel
+    """The outcome of a conversion, with the record the state keeps of it; `article` is None for a feed."""
+    output_rel = task.folder_rel if article is None else task.output_rel
     output = os.path.join(task.output_dir, output_rel)
-    key = output_key(output, None if feed else written)
+    key = output_key(output, None if article is None else written)
     if key is None:
         return Outcome(task.display, "failed", f"output {display_path(output)} vanished after writing")
     url = article.canonical_url if article is not None else None
@@ -624,7 +637,7 @@ def _merge_duplicates(state: State, output_dir: Path, output_format: str) -> tup
         for loser in alive[1:]:
             if loser.merged:
                 continue
-            with contextlib.suppress(FileNotFoundError):
+            with contextlib.suppress(OSError):
                 (output_dir / loser.output).unlink()
             state.save(replace(loser, merged=True))
             merged += 1

@@ -11,6 +11,7 @@ stray share link or a sentence about RSS stays.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 
 from lxml import etree
 
@@ -25,6 +26,7 @@ from .urls import (
     host_of,
     is_allowed,
     percent_encode_unsafe,
+    proxy_host_of,
     tidy_url,
     unwrap_proxy_url,
     url_scheme,
@@ -73,7 +75,7 @@ ACTIVE_TAGS = (
 LABEL_MAX_CHARS = 30
 WIDGET_MAX_CHARS = 300
 # strip_text rules only look at blocks with at most this much text.
-TEXT_RULE_MAX_CHARS = 600
+_TEXT_RULE_MAX_CHARS = 600
 # Attributes that lazy-loading pages use for the real image, best first.
 _LAZY_SOURCES = ("data-src", "data-original", "data-lazy-src", "data-url")
 _SRCSETS = ("data-srcset", "srcset")
@@ -144,11 +146,9 @@ def _scan(article: Article, site: SiteRules) -> _Found:
         tag = element.tag
         if tag == "a":
             _fix_link(element, base, site, placeholders, trace, found)
-        elif tag == "img":
-            continue
         if strip.matches_class(element):
             found.stripped.append(element)
-        elif markers and _is_marked(element, tag, markers):
+        elif markers and tag != "img" and _is_marked(element, tag, markers):
             found.marked.append(element)
     return found
 
@@ -233,7 +233,7 @@ def _article_language(article: Article) -> str:
 def _unwrapped(url: str, attribute: str, site: SiteRules, trace: Trace | None) -> str:
     unwrapped = unwrap_proxy_url(url, site.proxies)
     if unwrapped != url and trace is not None:
-        trace.rewrite(attribute, url, unwrapped, site.describe("unwrap", host_of(url if "//" in url[:12] else "//" + url)))
+        trace.rewrite(attribute, url, unwrapped, site.describe("unwrap", proxy_host_of(url)))
     return unwrapped
 
 
@@ -284,7 +284,7 @@ def _largest_candidate(srcset: str) -> str:
         if not parts:
             continue
         size = 0.0
-        if len(parts) > 1 and parts[1][:-1].replace(".", "", 1).isdigit():
+        if len(parts) > 1 and _is_number(parts[1][:-1].replace(".", "", 1)):
             size = float(parts[1][:-1])
         if size > best_size:
             best, best_size = parts[0], size
@@ -309,7 +309,12 @@ def _is_pixel(image: etree._Element) -> bool:
 
 def _is_tiny_length(value: str | None) -> bool:
     number = (value or "").strip().lower().removesuffix("!important").strip().removesuffix("px").strip()
-    return number.isdigit() and int(number) <= 1
+    return _is_number(number) and number.lstrip("0") in ("", "1")
+
+
+def _is_number(text: str) -> bool:
+    """ASCII digits only: str.isdigit() also takes "²" and "١", which int() and float() refuse or misread."""
+    return text.isascii() and text.isdigit()
 
 
 def _first_path_segment(url: str | None) -> str:
@@ -404,7 +409,11 @@ def _is_label_holder(element: etree._Element, junk: set[etree._Element], site: S
     outside = _Outside(element, junk)
     if outside.content or outside.holders != 1:
         return False
-    text = outside.text
+    return _is_label(outside.text, site)
+
+
+def _is_label(text: str, site: SiteRules) -> bool:
+    """Whether `text` is a widget's label: a share word, or a few words ending in a colon."""
     return normalize_label(text) in site.share_labels or (len(text) <= LABEL_MAX_CHARS and text.endswith((":", "：")))
 
 
@@ -466,22 +475,72 @@ def _marker(element: etree._Element, site: SiteRules) -> str:
 def _remove_text_blocks(body: etree._Element, site: SiteRules, trace: Trace | None) -> list[etree._Element]:
     """Remove blocks whose whole text is a promo, video fallback or proxy footer.
 
-    Outermost first, so a box whose text matches goes whole; a block with
-    more text than any promo (TEXT_RULE_MAX_CHARS) is article content.
+    A block goes only when it is nothing else: a paragraph whose text
+    matches, or a box whose text matches and whose every inner block matches
+    too or shows only links or a label ("Read more: <ul>…"). A wrapper that
+    also holds one real paragraph stays, and only its promo goes. Blocks are
+    judged innermost first, so a wrapper's text is only read when nothing
+    inside it is known content, and the links of a block are only looked at
+    when its wrapper's text matches; the outermost junk block goes whole.
+    Returns the removed blocks' neighbours, where a widget's label may sit.
     """
+    blocks = block_descendants(body)
+    parents = {block: _parent_block(block, body) for block in blocks}
+    holds_content: set[etree._Element] = set()
+    unmatched: dict[etree._Element, list[etree._Element]] = {}  # short blocks matching nothing, by parent
+    junk: dict[etree._Element, str] = {}
+    for block in reversed(blocks):
+        if block in holds_content:
+            kind, pattern = "content", ""
+        else:
+            kind, pattern = _judge_text_block(block, unmatched.pop(block, ()), site)
+        if kind == "junk":
+            junk[block] = pattern
+        elif kind == "content":
+            holds_content.add(parents[block])
+        elif kind == "unmatched":
+            unmatched.setdefault(parents[block], []).append(block)
     neighbours: list[etree._Element] = []
-    for block in block_descendants(body):
-        if neighbours and not is_attached(block, body):
-            continue
-        text = text_of(block)
-        if not text or len(text) > TEXT_RULE_MAX_CHARS:
-            continue
-        hit = site.strip_text.match(text)
-        if hit is not None:
+    gone: set[etree._Element] = set()
+    for block in blocks:
+        if parents[block] in gone:
+            gone.add(block)
+        elif block in junk:
+            gone.add(block)
             neighbours.extend(_neighbours(block))
-            _note(trace, "text block", block, site.describe("strip_text", hit[0]))
+            _note(trace, "text block", block, site.describe("strip_text", junk[block]))
             remove(block)
-    return neighbours
+    return [element for element in neighbours if element not in gone]
+
+
+def _parent_block(element: etree._Element, body: etree._Element) -> etree._Element:
+    parent = element.getparent()
+    while parent is not body and parent.tag not in BLOCK_TAGS:
+        parent = parent.getparent()
+    return parent
+
+
+def _judge_text_block(block: etree._Element, unmatched: Iterable[etree._Element], site: SiteRules) -> tuple[str, str]:
+    """("junk", the strip_text pattern) when the block's whole text matches one and each of its
+    `unmatched` inner blocks shows only links or a label; ("unmatched", "") when its text is short
+    but matches nothing; ("empty", "") when it shows nothing; else ("content", "")."""
+    text = text_of(block)
+    if not text:
+        return ("content", "") if next(block.iter("img"), None) is not None else ("empty", "")
+    if len(text) > _TEXT_RULE_MAX_CHARS:
+        return "content", ""
+    hit = site.strip_text.match(text)
+    if hit is None:
+        return "unmatched", ""
+    if all(_shows_only_links_or_label(inner, site) for inner in unmatched):
+        return "junk", hit[0]
+    return "content", ""
+
+
+def _shows_only_links_or_label(block: etree._Element, site: SiteRules) -> bool:
+    """Whether a block is part of a promo box beside its matching text: a list of links, a "Read more:"."""
+    outside = _Outside(block, set(block.iter("a")))
+    return not outside.content and (not outside.text or _is_label(outside.text, site))
 
 
 def _remove_share_labels(candidates: list[etree._Element], site: SiteRules, trace: Trace | None) -> None:

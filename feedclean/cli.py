@@ -6,8 +6,9 @@ import json
 import os
 import stat
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import ClassVar, NoReturn
+from typing import TYPE_CHECKING, ClassVar, NoReturn, TypeVar
 
 import click
 
@@ -17,6 +18,11 @@ from .limits import DEFAULT_MAX_BYTES, DEFAULT_SETTLE_SECONDS, DEFAULT_TIMEOUT_S
 from .paths import FORMATS, display_path
 from .rules import BUILTIN, RulesError, RuleSet
 from .write import LockBusy, StateError, write_atomic
+
+if TYPE_CHECKING:
+    from .progress import Reporter
+
+T = TypeVar("T")
 
 EXIT_FAILED = 1
 EXIT_LOCKED = 3
@@ -90,7 +96,7 @@ def user_rules_file() -> Path:
     return Path(base) / "feedclean" / "rules.toml"
 
 
-def load_rules(files: tuple[Path, ...], use_user_rules: bool) -> tuple[RuleSet, tuple[Path, ...]]:
+def load_rules(files: tuple[Path, ...], use_user_rules: bool) -> RuleSet:
     """The built-in rules, then the user's default file (if any), then each --rules file."""
     chosen = list(files)
     default = user_rules_file()
@@ -100,7 +106,7 @@ def load_rules(files: tuple[Path, ...], use_user_rules: bool) -> tuple[RuleSet, 
     except OSError as error:
         raise RulesFileError(f"rules: cannot tell whether {default} exists ({error.strerror}); use --no-user-rules") from None
     try:
-        return BUILTIN.with_files(chosen), tuple(chosen)
+        return BUILTIN.with_files(chosen)
     except RulesError as error:
         raise RulesFileError(f"rules: {error}") from None
 
@@ -116,6 +122,16 @@ no_user_rules_option = click.option(
     "--no-user-rules",
     is_flag=True,
     help="Ignore the user rules file (~/.config/feedclean/rules.toml, under $XDG_CONFIG_HOME when set).",
+)
+
+
+def _seconds_option(name: str, default: float, help_text: str) -> Callable:
+    """A duration in seconds; fractions allowed, so tests and impatient users can go below one."""
+    return click.option(name, type=click.FloatRange(min=0), default=default, show_default=True, metavar="SECONDS", help=help_text)
+
+
+timeout_option = _seconds_option(
+    "--timeout", DEFAULT_TIMEOUT_SECONDS, "Fail an input that takes longer than this to convert (0: no limit)."
 )
 
 
@@ -185,22 +201,12 @@ def main() -> None:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Also write the run's summary and failures to this JSON file.",
 )
-@click.option(
+@_seconds_option(
     "--settle",
-    type=click.FloatRange(min=0),
-    default=DEFAULT_SETTLE_SECONDS,
-    show_default=True,
-    metavar="SECONDS",
-    help="An input modified less than this long ago may still be being written: wait until it is that old.",
+    DEFAULT_SETTLE_SECONDS,
+    "An input modified less than this long ago may still be being written: wait until it is that old.",
 )
-@click.option(
-    "--timeout",
-    type=click.FloatRange(min=0),
-    default=DEFAULT_TIMEOUT_SECONDS,
-    show_default=True,
-    metavar="SECONDS",
-    help="Fail an input that takes longer than this to convert (0: no limit).",
-)
+@timeout_option
 @click.option("-q", "--quiet", is_flag=True, help="Print errors only.")
 @rules_option
 @no_user_rules_option
@@ -222,29 +228,32 @@ def convert(
     rule_files,
     no_user_rules,
 ) -> None:
-    rules, chosen_files = load_rules(rule_files, not no_user_rules)
+    try:
+        rules = load_rules(rule_files, not no_user_rules)
+    except RulesFileError as error:
+        _write_report(report_file, {"error": error.format_message()})
+        raise
     if not paths or paths == (Path("-"),):
         _convert_stdin(output_dir, output_format, rules, max_size, timeout)
         return
     if Path("-") in paths:
-        raise click.UsageError("'-' (stdin) cannot be mixed with files or folders")
+        _refuse(report_file, "'-' (stdin) cannot be mixed with files or folders")
     if output_dir is None:
         if len(paths) == 1 and not paths[0].is_dir():
             name = display_path(str(paths[0]))
             _convert_to_stdout(_read_one(paths[0], name, max_size), name, output_format, rules, max_size, timeout)
             return
-        raise click.UsageError("give an output folder with -o OUT (a single file, or stdin, may go to stdout)")
+        _refuse(report_file, "give an output folder with -o OUT (a single file, or stdin, may go to stdout)")
     from .batch import Options, run
     from .paths import discover
     from .progress import Reporter
 
     for path in paths:
         if path.is_dir() and output_dir.exists() and os.path.samefile(path, output_dir):
-            raise click.UsageError(f"the output folder {output_dir} is the input folder {path}; choose another -o")
+            _refuse(report_file, f"the output folder {output_dir} is the input folder {path}; choose another -o")
     options = Options(
         output_dir=output_dir,
         output_format=output_format,
-        rule_files=chosen_files,
         jobs=jobs or _cpu_count(),
         force=force,
         dedupe=dedupe,
@@ -264,21 +273,34 @@ def convert(
         _write_report(report_file, {"error": f"another run ({busy}) is writing to {output_dir}"})
         click.echo(f"feedclean: another run ({busy}) is writing to {output_dir}; not waiting (--no-wait)", err=True)
         sys.exit(EXIT_LOCKED)
-    except (OSError, StateError) as error:
-        reporter.stop()
-        problem = str(error) if isinstance(error, StateError) else f"cannot use output folder {output_dir}: {error.strerror}"
-        _write_report(report_file, {"error": problem})
-        raise CommandError(problem) from None
+    except BrokenPipeError:
+        _stdout_closed()
+    except StateError as error:
+        _stop_run(reporter, report_file, str(error))
+    except OSError as error:
+        _stop_run(reporter, report_file, f"cannot use output folder {output_dir}: {error.strerror or error}")
     except KeyboardInterrupt:
         reporter.stop()
         click.echo("feedclean: interrupted; what was written is complete, the next run converts the rest", err=True)
         sys.exit(EXIT_INTERRUPTED)
-    reporter.finish(summary, dry_run)
+    reporter.finish(summary)
     if summary.state_error:
         click.echo(f"feedclean: error: {summary.state_error}", err=True)
     _write_report(report_file, summary.as_dict())
     if summary.failures or summary.state_error:
         sys.exit(EXIT_FAILED)
+
+
+def _stop_run(reporter: Reporter, report_file: Path | None, problem: str) -> NoReturn:
+    reporter.stop()
+    _write_report(report_file, {"error": problem})
+    raise CommandError(problem)
+
+
+def _refuse(report_file: Path | None, problem: str) -> NoReturn:
+    """A usage error that stops the run before it starts: the report says so, never stays stale."""
+    _write_report(report_file, {"error": problem})
+    raise click.UsageError(problem)
 
 
 def _write_report(report_file: Path | None, report: dict) -> None:
@@ -319,21 +341,32 @@ def _convert_to_stdout(data: bytes, name: str, output_format: str, rules: RuleSe
 
     if len(data) > max_size:
         _fail(name, f"more than {max_size:,} bytes, over the limit (raise it with --max-size)")
+    articles = _guarded(name, timeout, process_all, data, name, rules=rules, max_bytes=max_size)
+    text = _guarded(name, timeout, render_all, articles, output_format)
+    for warning in (warning for article in articles for warning in article.warnings):
+        click.echo(f"feedclean: warning: {name}: {warning}", err=True)
+    sys.stdout.buffer.write(text.encode("utf-8"))
+    sys.stdout.buffer.flush()
+
+
+def _guarded(name: str, timeout: float, function: Callable[..., T], *args, **kwargs) -> T:
+    """`function(*args, **kwargs)` within the time limit; any failure is one line about `name`."""
     try:
-        articles = within_time_limit(timeout, process_all, data, name, rules=rules, max_bytes=max_size)
-        text = render_all(articles, output_format)
+        return within_time_limit(timeout, function, *args, **kwargs)
     except InputError as error:
         _fail(name, str(error))
     except RecursionError:
         _fail(name, "markup nested too deeply to convert")
     except TimedOut:
-        _fail(name, f"took longer than {timeout:g} s to convert (raise the limit with --timeout)")
+        _fail(name, f"took longer than {timeout:g} s (raise the limit with --timeout); a rules regex that backtracks?")
     except Exception as error:  # a bug must give one line, never a traceback
         _fail(name, f"internal error ({type(error).__name__}: {error}); please report it")
-    for warning in (warning for article in articles for warning in article.warnings):
-        click.echo(f"feedclean: warning: {name}: {warning}", err=True)
-    sys.stdout.buffer.write(text.encode("utf-8"))
-    sys.stdout.buffer.flush()
+
+
+def _stdout_closed() -> NoReturn:
+    """The reader of our output went away (`--dry-run | head`): stop quietly, as `cat` would."""
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    sys.exit(EXIT_FAILED)
 
 
 def _fail(name: str, reason: str) -> NoReturn:
@@ -362,7 +395,7 @@ def rules(as_json, rule_files, no_user_rules) -> None:
     """
     from .explain import print_rules, rules_listing
 
-    ruleset, _ = load_rules(rule_files, not no_user_rules)
+    ruleset = load_rules(rule_files, not no_user_rules)
     listing = rules_listing(ruleset)
     if as_json:
         click.echo(json.dumps(listing, ensure_ascii=False, indent=2))
@@ -374,9 +407,10 @@ def rules(as_json, rule_files, no_user_rules) -> None:
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, allow_dash=True, path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON instead of a tree.")
 @click.option("--max-size", type=ByteSize(), default=DEFAULT_MAX_BYTES, show_default="20M", help="Refuse larger inputs.")
+@timeout_option
 @rules_option
 @no_user_rules_option
-def explain(file, as_json, max_size, rule_files, no_user_rules) -> None:
+def explain(file, as_json, max_size, timeout, rule_files, no_user_rules) -> None:
     """Show what the cleaning does to one dump, and why.
 
     \b
@@ -390,16 +424,12 @@ def explain(file, as_json, max_size, rule_files, no_user_rules) -> None:
     from .explain import explain as explain_dump
     from .explain import print_explanation
 
-    ruleset, _ = load_rules(rule_files, not no_user_rules)
+    ruleset = load_rules(rule_files, not no_user_rules)
     name = "<stdin>" if str(file) == "-" else display_path(str(file))
     data = sys.stdin.buffer.read(max_size + 1) if name == "<stdin>" else _read_one(file, name, max_size)
     if len(data) > max_size:
         _fail(name, f"more than {max_size:,} bytes, over the limit (raise it with --max-size)")
-    try:
-        report = explain_dump(data, name, ruleset, max_size)
-    except InputError as error:
-        click.echo(f"feedclean: error: {name}: {error}", err=True)
-        sys.exit(EXIT_FAILED)
+    report = _guarded(name, timeout, explain_dump, data, name, ruleset, max_size)
     if as_json:
         click.echo(json.dumps(report, ensure_ascii=False, indent=2))
     else:

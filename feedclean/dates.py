@@ -57,10 +57,10 @@ def parse_date_line(
     readings = list(_dateutil_readings(text, zone))
     if not readings:
         return None
-    # Of a day-first and a month-first reading, the one nearest before the fetch is the likelier.
-    before = [moment for moment in readings if fetched is None or moment <= fetched]
     if fetched is None:
         return readings[0], _FREE_FORM
+    # Of a day-first and a month-first reading, the one nearest before the fetch is the likelier.
+    before = [moment for moment in readings if moment <= fetched]
     return (max(before) if before else min(readings)), _FREE_FORM
 
 
@@ -70,10 +70,10 @@ def parse_iso(text: str, zone: tzinfo | None) -> datetime | None:
         moment = datetime.fromisoformat(text.strip())
     except ValueError:
         return None
-    return moment if moment.tzinfo else localized(moment, zone or UTC)
+    return moment if moment.tzinfo else _localized(moment, zone or UTC)
 
 
-def localized(naive: datetime, zone: tzinfo) -> datetime:
+def _localized(naive: datetime, zone: tzinfo) -> datetime:
     """A wall-clock time read in `zone`; one that a spring-forward gap skips (02:30 in Paris on
     the last Sunday of March) comes out as the instant it names, in the offset then in force."""
     moment = naive.replace(tzinfo=zone)
@@ -92,7 +92,7 @@ def _exact_readings(text: str, formats: tuple[DateFormat, ...], zone: tzinfo) ->
         if moment is None:
             continue
         if moment.tzinfo is None:
-            moment = localized(moment, UTC if date_format.pattern.endswith("Z") else zone)
+            moment = _localized(moment, UTC if date_format.pattern.endswith("Z") else zone)
         yield moment, f"date_format '{date_format.pattern}' ({date_format.origin})"
     iso = parse_iso(text, zone)
     if iso is not None:
@@ -199,14 +199,14 @@ def _dateutil_readings(text: str, zone: tzinfo) -> Iterator[datetime]:
                 readings = [
                     parser.parse(text, default=default, dayfirst=dayfirst, tzinfos=ZONE_ABBREVIATIONS) for default in _DEFAULTS
                 ]
-        except (ValueError, OverflowError, TypeError, LookupError, parser.ParserError):
+        except (ValueError, OverflowError, TypeError, LookupError):  # parser.ParserError is a ValueError
             return
         if any(issubclass(warning.category, parser.UnknownTimezoneWarning) for warning in caught):
             return  # "10:05 CST": which CST is unknowable, so no reading rather than a wrong one
         first, second = readings
         if (first.year, first.month, first.day) != (second.year, second.month, second.day):
             return
-        moment = first if first.tzinfo else localized(first, zone)
+        moment = first if first.tzinfo else _localized(first, zone)
         if moment not in seen:
             seen.add(moment)
             yield moment

@@ -63,7 +63,8 @@ def extract(article: Article, site: SiteRules) -> None:
     published = _take_date_line(article, leaves, site)
     article.published = article.published or published
     if article.published is None:
-        _found(article.trace, "published", "(none)", "no date line in the first three or last two blocks, no page metadata")
+        where = f"the first {_DATE_LINE_BLOCKS} or last {_DATE_LINE_END_BLOCKS} blocks"
+        _found(article.trace, "published", "(none)", f"no date line in {where}, no page metadata")
     article.images = _images(body, article.trace)
     article.title = _title(article)
     _drop_title_heading(body, article.title)
@@ -145,6 +146,7 @@ def _take_rights(article: Article, leaves: list[etree._Element], site: SiteRules
         notices.append(text)
         _found(article.trace, "rights", text, site.describe("rights", hit[0]))
         remove(block)
+        leaves.remove(block)
     return " ".join(reversed(notices)) or None
 
 

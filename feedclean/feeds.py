@@ -19,7 +19,7 @@ from .article import Article, InputError
 from .read import plain_title
 
 _FEED_ROOTS = frozenset(("rss", "RDF", "feed"))
-_CHARACTER_REFERENCE = re.compile(r"&#([0-9]{1,12}|[xX][0-9a-fA-F]{1,12});")
+_CHARACTER_REFERENCE = re.compile(r"&#([0-9]+|[xX][0-9a-fA-F]+);")
 _SNIFF_CHARS = 4096
 _MAX_NAME_CHARS = 40
 # Reads only the opening of a document to name its root; never loads a DTD or an entity.
@@ -128,6 +128,8 @@ def _valid_reference(match: re.Match[str]) -> str:
     """A numeric character reference, or U+FFFD for one that names no character (a surrogate,
     beyond Unicode): feedparser's loose parser fails on the whole feed otherwise."""
     digits = match.group(1)
+    if len(digits) > 12:  # beyond Unicode, and too long for int() on Python's digit limit
+        return "\ufffd"
     code = int(digits[1:], 16) if digits[:1] in "xX" else int(digits)
     return match.group() if code and not 0xD800 <= code <= 0xDFFF and code <= 0x10FFFF else "\ufffd"
 

@@ -13,8 +13,6 @@ import re
 
 _SAMPLE_CHARS = 600
 _MIN_LETTERS = 20
-# A Latin-script language needs this many of its common words, and more than any other language.
-_MIN_STOPWORDS = 1
 
 # Patterns match runs, not single letters: counting a few long matches is
 # much cheaper than building a list of thousands of one-letter ones.
@@ -122,6 +120,6 @@ def _latin_language(words: list[str]) -> str | None:
             scores[language] += 1
     ranked = sorted(scores.items(), key=lambda item: item[1], reverse=True)
     (language, score), (_, runner_up) = ranked[0], ranked[1]
-    if score * 20 < len(words) or score < _MIN_STOPWORDS or score <= runner_up:
+    if score * 20 < len(words) or score <= runner_up:  # one in 20 words common, and more than any other
         return None
     return language

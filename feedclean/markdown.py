@@ -72,10 +72,10 @@ class _Renderer:
 
     def children(self, element: etree._Element, depth: int) -> list[Block]:
         """Render a container whose content may mix blocks and loose inline content."""
-        if not len(element):
-            text = " ".join((element.text or "").split())
-            return [Block(_escape_block_starts(escape_text(text)), text)] if text else []
         blocks: list[Block] = []
+        if not len(element):
+            self._flush([(_TEXT, element.text or "")], blocks, None)
+            return blocks
         run: list[tuple] = []
         _text_token(run, element.text)
         for child in element:
@@ -286,9 +286,12 @@ def _indent_item(marker: str, body: str) -> str:
     return "\n".join([f"{marker} {lines[0]}", *(pad + line if line else "" for line in lines[1:])])
 
 
-def _int_attribute(element: etree._Element, name: str, default: int, low: int = 0, high: int = 10**9) -> int:
+def _int_attribute(element: etree._Element, name: str, default: int, low: int = 0, high: int = _MAX_LIST_NUMBER) -> int:
+    """An attribute's whole number within [low, high]; ASCII digits only, and never a 5,000-digit int()."""
     value = (element.get(name) or "").strip()
-    return min(max(int(value), low), high) if value.isdigit() else default
+    if not (value.isascii() and value.isdigit()):
+        return default
+    return min(max(int(value) if len(value) <= len(str(high)) else high, low), high)
 
 
 # ---------------------------------------------------------------------------

@@ -17,6 +17,9 @@ from pathlib import Path
 # The output formats, and the suffix each output file gets.
 SUFFIXES = {"md": ".md", "json": ".json"}
 FORMATS = tuple(SUFFIXES)
+# How every output of each format begins (render.py writes them): an output file the state
+# does not know is overwritten only when it starts so, so it cannot be someone else's file.
+OUTPUT_STARTS = {"md": b"---\ntitle: ", "json": b'{\n  "schema": '}
 # Characters that would break a one-line message: controls (newlines, escapes).
 _UNPRINTABLE = {code: f"\\x{code:02x}" for code in (*range(0x20), 0x7F)}
 
@@ -34,7 +37,7 @@ class Found:
     shares_stem: bool = True
 
 
-def stem_of(name: str) -> str:
+def _stem_of(name: str) -> str:
     """A file name without its suffix, as pathlib reads it ("a.tar.gz" → "a.tar", ".x" and "x." kept)."""
     dot = name.rfind(".")
     return name[:dot] if 0 < dot < len(name) - 1 else name
@@ -92,10 +95,10 @@ def _walk(folder: str, real: str, prefix: str, output_id: tuple[int, int] | None
         yield Found(folder, prefix, real, problem=f"cannot read folder: {error.strerror or error}")
         return
     files.sort()
-    stems = Counter(map(stem_of, files))
+    stems = Counter(map(_stem_of, files))
     for name in files:
         relative = prefix + name
-        if globs and not any(glob_matches(relative, pattern) for pattern in globs):
+        if globs and not any(_glob_matches(relative, pattern) for pattern in globs):
             continue
         path = f"{folder}{os.sep}{name}"
         key = f"{real}{os.sep}{name}"
@@ -105,14 +108,14 @@ def _walk(folder: str, real: str, prefix: str, output_id: tuple[int, int] | None
                 problem = f"a symlink to {display_path(target)}, outside its folder; not followed"
                 yield Found(path, relative, key, problem=problem)
                 continue
-        yield Found(path, relative, key, shares_stem=stems[stem_of(name)] > 1)
+        yield Found(path, relative, key, shares_stem=stems[_stem_of(name)] > 1)
     for name in sorted(folders):
         path = os.path.join(folder, name)
         if _identity(path) != output_id:
             yield from _walk(path, f"{real}{os.sep}{name}", f"{prefix}{name}/", output_id, globs)
 
 
-def glob_matches(relative: str, pattern: str) -> bool:
+def _glob_matches(relative: str, pattern: str) -> bool:
     """`--glob` matching: a pattern without "/" matches the file name at any depth; one with
     "/" matches the whole relative path, "*" within one folder, "**" across any number."""
     if "/" not in pattern:
@@ -139,5 +142,5 @@ def _identity(path: str) -> tuple[int, int] | None:
 def output_names(relative: str, suffix: str) -> tuple[str, str]:
     """The output file for a dump (IN/a/b.txt → a/b.md) and the folder for a feed's items (a/b/)."""
     folder, _, name = relative.rpartition("/")
-    stem = f"{folder}/{stem_of(name)}" if folder else stem_of(name)
+    stem = f"{folder}/{_stem_of(name)}" if folder else _stem_of(name)
     return f"{stem}{suffix}", f"{stem}/"

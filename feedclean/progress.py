@@ -70,13 +70,13 @@ class Reporter:
             self._progress.stop()
             self._progress = None
 
-    def finish(self, summary: Summary, dry_run: bool = False) -> None:
+    def finish(self, summary: Summary) -> None:
         self.stop()
         if self.quiet:
             return
         if self.fancy:
-            self._table(summary, dry_run)
-        self._say(summary_line(summary, dry_run))
+            self._table(summary)
+        self._say(_summary_line(summary))
 
     def _say(self, line: str, style: str | None = None) -> None:
         if self._progress is not None:
@@ -84,11 +84,11 @@ class Reporter:
         else:
             print(line, file=self.stream, flush=True)
 
-    def _table(self, summary: Summary, dry_run: bool) -> None:
+    def _table(self, summary: Summary) -> None:
         from rich.console import Console
         from rich.table import Table
 
-        table = Table(title="feedclean dry run" if dry_run else "feedclean run", show_header=True)
+        table = Table(title="feedclean dry run" if summary.dry_run else "feedclean run", show_header=True)
         table.add_column("result")
         table.add_column("inputs", justify="right")
         rows = [(status, count) for status, count in sorted(summary.counts.items())]
@@ -99,9 +99,9 @@ class Reporter:
         Console(file=self.stream).print(table)
 
 
-def summary_line(summary: Summary, dry_run: bool = False) -> str:
+def _summary_line(summary: Summary) -> str:
     counts = summary.counts
-    if dry_run:
+    if summary.dry_run:
         parts = [f"{counts['would convert']} to convert", f"{counts['unchanged']} unchanged", f"{counts['failed']} failed"]
     else:
         parts = [f"{counts['converted']} converted", f"{counts['unchanged']} unchanged", f"{counts['failed']} failed"]

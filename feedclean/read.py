@@ -201,7 +201,7 @@ def _euro_for_lone_0x80(error: UnicodeDecodeError) -> tuple[str, int]:
     raise error
 
 
-codecs.register_error("feedclean.euro", _euro_for_lone_0x80)
+codecs.register_error(_EURO_HANDLER, _euro_for_lone_0x80)
 
 
 def _plausibility(text: str, encoding: str) -> float:

@@ -49,12 +49,15 @@ _SELECTOR_KEYS = ("strip", "captions")
 
 _CSS = HTMLTranslator()
 _TEXT_FLAGS = re.IGNORECASE | re.DOTALL
-# Back-references and global flags: a pattern with either keeps its own regular expression.
 _RULE_HEADER = re.compile(r"\s*\[\[\s*rule\s*\]\]")
 _HOST_NAME = re.compile(r"[^\W_](?:[\w-]*[^\W_])?(?:\.[^\W_](?:[\w-]*[^\W_])?)*")
 # An element for trying selectors on: some only fail when evaluated (an undeclared namespace prefix).
 _PROBE = etree.Element("p")
-_NOT_COMBINABLE = re.compile(r"\\[1-9]|\(\?P=|^\(\?[aiLmsux]+\)")
+# Hosts whose merged rules are looked up without ranking the rules again.
+_HOSTS_REMEMBERED = 4096
+# Back-references (by number, by name or in a conditional) and global flags: a pattern with
+# any of them keeps its own regular expression, since group numbers shift in an alternation.
+_NOT_COMBINABLE = re.compile(r"\\[1-9]|\(\?P=|\(\?\(|^\(\?[aiLmsux]+\)")
 
 
 class RulesError(Exception):
@@ -157,11 +160,7 @@ class _TextRules:
     def __init__(self, items: list[tuple[str, str]]) -> None:
         self._each = [(re.compile(pattern, _TEXT_FLAGS), pattern, origin, _combinable(pattern)) for pattern, origin in items]
         together = [pattern for _, pattern, _, combinable in self._each if combinable]
-        try:
-            self._combined = re.compile("|".join(f"(?:{p})" for p in together), _TEXT_FLAGS) if together else None
-        except re.error:
-            self._combined = None
-            self._each = [(regex, pattern, origin, False) for regex, pattern, origin, _ in self._each]
+        self._combined = re.compile("|".join(f"(?:{p})" for p in together), _TEXT_FLAGS) if together else None
 
     def match(self, text: str) -> tuple[str, str] | None:
         """The (pattern, origin) of the first rule matching all of `text`, or None."""
@@ -260,22 +259,37 @@ class RuleSet:
     def __init__(self, rules: list[Rule]) -> None:
         self.rules = rules
         self._by_host: dict[str, SiteRules] = {}
+        self._by_rules: dict[tuple[int, ...], SiteRules] = {}
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Compiled selectors do not pickle (a worker started by spawn gets the rules this way)."""
+        return {"rules": self.rules}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(state["rules"])
 
     def for_host(self, host: str) -> SiteRules:
-        """The merged rules for `host` (compiled once per host and kept).
+        """The merged rules for `host`.
 
         Priority: the rule naming the host most specifically first
         (news.example.com before example.com before "*"); at equal
         specificity the one read later (a user file before the built-in).
+        Compiled once per set of matching rules, which most hosts share
+        (only "*" matches them), so a folder from thousands of sites
+        compiles a few; the host lookup is bounded.
         """
         site = self._by_host.get(host)
         if site is None:
             ranked = sorted(
-                ((rule.applies_to(host), index, rule) for index, rule in enumerate(self.rules)),
-                key=lambda item: (item[0], item[1]),
+                ((rank, index) for index, rule in enumerate(self.rules) if (rank := rule.applies_to(host))),
                 reverse=True,
             )
-            site = SiteRules([rule for rank, _, rule in ranked if rank])
+            chosen = tuple(index for _, index in ranked)
+            site = self._by_rules.get(chosen)
+            if site is None:
+                site = self._by_rules[chosen] = SiteRules([self.rules[index] for index in chosen])
+            if len(self._by_host) >= _HOSTS_REMEMBERED:
+                self._by_host.clear()
             self._by_host[host] = site
         return site
 

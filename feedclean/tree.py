@@ -82,7 +82,7 @@ def excerpt(element: etree._Element, limit: int = 60) -> str:
         if name in ("class", "id", "href", "src") or name.startswith("data-")
     )
     label = f"<{element.tag} {attributes}>" if attributes else f"<{element.tag}>"
-    text = " ".join(" ".join(element.itertext()).split())
+    text = text_of(element)
     if text:
         return f"{label} {text[:limit]}{'…' if len(text) > limit else ''}"
     return label

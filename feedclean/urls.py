@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from urllib.parse import unquote, urljoin
 
 # Schemes a link in the output may use; anything else (javascript:, vbscript:,
@@ -92,6 +92,15 @@ def host_of(url: str) -> str:
     return match.group(1).lower().removeprefix("www.") if match else ""
 
 
+def proxy_host_of(url: str) -> str:
+    """The host of an image-proxy link, which may come without scheme or slashes (images.weserv.nl/?url=…)."""
+    return host_of(_with_slashes(url))
+
+
+def _with_slashes(url: str) -> str:
+    return url if "//" in url[:12] else "//" + url
+
+
 def unwrap_proxy_url(url: str, proxies: Mapping[str, str]) -> str:
     """Return the original URL an image proxy wraps, or `url` itself.
 
@@ -109,13 +118,13 @@ def unwrap_proxy_url(url: str, proxies: Mapping[str, str]) -> str:
 
 
 def _proxied_url(url: str, proxies: Mapping[str, str]) -> str | None:
-    match = _HOST_PATH.match(url if "//" in url[:12] else "//" + url)
+    match = _HOST_PATH.match(_with_slashes(url))
     if match is None:
         return None
     param = proxies.get(match.group(1).lower().removeprefix("www."))
     if param is None:
         return None
-    inner = query_value(match.group(3) or "", param).strip()
+    inner = _query_value(match.group(3) or "", param).strip()
     while "%" in inner[:12] and url_scheme(inner) is None and not inner.startswith("//"):
         decoded = unquote(inner)
         if decoded == inner:
@@ -134,13 +143,19 @@ def _proxied_url(url: str, proxies: Mapping[str, str]) -> str | None:
     return inner
 
 
-def query_value(query: str, name: str) -> str:
+def _query_value(query: str, name: str) -> str:
     """The first non-empty value of `name` in a query string, decoded as `parse_qsl` would."""
-    for piece in query.split("&"):
-        key, equals, value = piece.partition("=")
-        if equals and value and unquote(key.replace("+", " ")) == name:
+    for key, value in _query_items(query):
+        if value and key == name:
             return unquote(value.replace("+", " "))
     return ""
+
+
+def _query_items(query: str) -> Iterator[tuple[str, str]]:
+    """(name, value) of each piece of a query string; the name decoded as `parse_qsl` would, the value as written."""
+    for piece in query.split("&"):
+        key, _, value = piece.partition("=")
+        yield unquote(key.replace("+", " ")), value
 
 
 def canonical_url(url: str, tracking: frozenset[str], tracking_prefixes: tuple[str, ...]) -> str:
@@ -225,4 +240,4 @@ class PatternTable:
 
 
 def _has_param(query: str, name: str) -> bool:
-    return any(piece.partition("=")[0] == name for piece in query.split("&"))
+    return any(key == name for key, _ in _query_items(query))

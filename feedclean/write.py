@@ -21,12 +21,17 @@ import fcntl
 import hashlib
 import itertools
 import os
+import re
 import shutil
 import sqlite3
-from collections.abc import Iterator
+import stat
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 from urllib.parse import quote
+
+from .paths import SUFFIXES
 
 STATE_DIR = ".feedclean"
 TEMP_SUFFIX = ".feedclean-tmp"
@@ -42,6 +47,8 @@ _BUSY_SECONDS = 30
 # SQLite's page cache: look-ups are by key, so a small one costs little and keeps memory flat.
 _CACHE_KIB = 256
 _temp_names = itertools.count()
+# How a feed's items are named in its folder: the article id, and a content hash when two share it.
+_FEED_ITEM_NAME = re.compile(r"[0-9a-f]{16}(?:-[0-9a-f]{8})?(?:" + "|".join(map(re.escape, SUFFIXES.values())) + ")")
 _NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
 
 
@@ -92,12 +99,12 @@ def write_atomic(path: Path | str, data: bytes) -> os.stat_result:
 def _status_if_holding(path: str, data: bytes) -> os.stat_result | None:
     """The status of the file at `path` if it holds exactly `data`, else None."""
     try:
-        descriptor = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        descriptor = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
     except (FileNotFoundError, NotADirectoryError):
         return None
     try:
         status = os.fstat(descriptor)
-        if status.st_size != len(data) or read_at_most(descriptor, len(data) + 1) != data:
+        if not stat.S_ISREG(status.st_mode) or status.st_size != len(data) or read_at_most(descriptor, len(data) + 1) != data:
             return None
         return status
     finally:
@@ -119,33 +126,36 @@ def read_at_most(descriptor: int, limit: int) -> bytes:
 
 def output_key(path: str, status: os.stat_result | None = None) -> tuple[int, int] | None:
     """What says whether an output is still as written: size and mtime of a file; for a feed's
-    folder of items, their number and a digest of each item's name, size and mtime. None if gone."""
+    folder of items, their number and a digest of each item's name, size and mtime. None if gone.
+    Only item-named files count: the folder may also hold the outputs of an input folder
+    of the same name (news.xml beside news/), which are not this feed's."""
     try:
         if not path.endswith(os.sep) and not path.endswith("/"):
             status = status or os.stat(path)
             return status.st_size, status.st_mtime_ns
         with os.scandir(path) as scan:
-            items = sorted((entry.name, entry.stat().st_size, entry.stat().st_mtime_ns) for entry in scan if entry.is_file())
+            items = sorted(
+                (entry.name, entry.stat().st_size, entry.stat().st_mtime_ns)
+                for entry in scan
+                if _FEED_ITEM_NAME.fullmatch(entry.name) and entry.is_file()
+            )
     except OSError:
         return None
     digest = hashlib.blake2b(repr(items).encode("utf-8", "surrogateescape"), digest_size=7).digest()
     return len(items), int.from_bytes(digest, "big")
 
 
-def sweep_temporary_files(root: Path) -> int:
-    """Delete temporary files a killed run left under `root`; return how many."""
-    swept = 0
+def sweep_temporary_files(root: Path) -> None:
+    """Delete temporary files a killed run left under `root`."""
     for folder, _, files in os.walk(root):
         for name in files:
             if name.endswith(TEMP_SUFFIX):
                 with contextlib.suppress(OSError):
                     os.unlink(os.path.join(folder, name))
-                    swept += 1
-    return swept
 
 
 @contextlib.contextmanager
-def output_lock(output_dir: Path, wait: bool, on_wait=None) -> Iterator[int]:
+def output_lock(output_dir: Path, wait: bool, on_wait: Callable[[str], None] | None = None) -> Iterator[int]:
     """Hold OUT/.feedclean/lock for the duration, yielding its descriptor (which forked
     workers must close); raise LockBusy if taken and not waiting."""
     state_dir = output_dir / STATE_DIR
@@ -175,7 +185,7 @@ def output_lock(output_dir: Path, wait: bool, on_wait=None) -> Iterator[int]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def _holder(handle) -> str:
+def _holder(handle: IO[str]) -> str:
     handle.seek(0)
     pid = handle.read().strip()
     return f"pid {pid}" if pid.isdigit() else "another process"

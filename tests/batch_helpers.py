@@ -100,7 +100,7 @@ def make_corpus(folder: Path, count: int, subfolders: int = 4) -> list[Path]:
 
 
 def convert(
-    *arguments: object, command: tuple[str, ...] = tuple(COMMAND), env: dict | None = None
+    *arguments: object, command: tuple[str, ...] = tuple(COMMAND), env: dict | None = None, timeout: float = 300
 ) -> subprocess.CompletedProcess[str]:
     """Run `feedclean convert ARGUMENTS` with stdout and stderr captured (so neither is a terminal)."""
     return subprocess.run(
@@ -109,7 +109,7 @@ def convert(
         text=True,
         encoding="utf-8",
         errors="replace",
-        timeout=300,
+        timeout=timeout,
         check=False,
         env=env or ENV,
     )

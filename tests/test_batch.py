@@ -31,6 +31,7 @@ from batch_helpers import (
     IN_MOVED_FROM,
     IN_MOVED_TO,
     IN_Q_OVERFLOW,
+    SAMPLES,
     STATE_FILE,
     TEMP_SUFFIX,
     WriteWatch,
@@ -712,6 +713,7 @@ def _children(pid: int) -> list[int]:
     return []
 
 
+@pytest.mark.skipif(not Path(f"/proc/{os.getpid()}/task/{os.getpid()}/children").exists(), reason="needs /proc/…/children")
 def test_a_worker_killed_midway_costs_nothing_and_the_run_finishes(big_corpus, big_reference, tmp_path):
     """The OOM killer takes a worker: its chunk runs again in new workers, the run ends normally."""
     out = tmp_path / "out"
@@ -749,13 +751,14 @@ def test_an_input_dated_in_the_future_is_not_waited_for(small, tmp_path):
     for path in paths:
         os.utime(path, (hour_ahead, hour_ahead))
     started = time.monotonic()
-    result = convert(inputs, "-o", tmp_path / "out", "--settle", "5", "-j", "1")
+    result = convert(inputs, "-o", tmp_path / "out", "--settle", "5", "-j", "1", timeout=60)  # not the hour ahead
     assert result.returncode == 0, result.stderr
     assert time.monotonic() - started < 5 + 10, "waited for the future"
     assert summary_of(result)["converted"] == SMALL
 
 
 def test_the_same_rules_file_named_another_way_converts_nothing_again(small, tmp_path):
+    """What decides a reconversion is the rules' content, never the path a rules file was named by."""
     inputs, _ = small
     rules = tmp_path / "rules.toml"
     rules.write_text('[[rule]]\nhosts = ["example.com"]\nstrip = [".ad"]\n', encoding="utf-8")
@@ -763,3 +766,62 @@ def test_the_same_rules_file_named_another_way_converts_nothing_again(small, tmp
     assert summary_of(convert(inputs, "-o", out, "--rules", rules))["converted"] == SMALL
     relative = os.path.relpath(rules)
     assert summary_of(convert(inputs, "-o", out, "--rules", relative))["unchanged"] == SMALL
+
+
+# --- found in code review: colliding outputs, odd files at output paths, feeds beside folders ----------
+
+
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_inputs_under_two_roots_with_one_output_fail_the_second_whatever_jobs_is(tmp_path, jobs):
+    """a/x.txt and b/x.txt both want OUT/x.md: the first in path order wins, every run, at any -j."""
+    samples = load_samples()
+    for root, sample in (("a", samples[0]), ("b", samples[1])):
+        (tmp_path / root).mkdir()
+        (tmp_path / root / "x.txt").write_text(dump_text(sample, 1), encoding="utf-8")
+    out = tmp_path / "out"
+    expected = convert(tmp_path / "a", "-o", tmp_path / "only-a", "--settle", "0")
+    for attempt in range(2):
+        result = convert(tmp_path / "a", tmp_path / "b", "-o", out, "-j", jobs, "--settle", "0")
+        assert result.returncode == 1, result.stderr
+        assert "b/x.txt" in result.stderr and "is also another input's" in result.stderr
+        counts = summary_of(result)
+        assert (counts["converted"], counts["unchanged"], counts["failed"]) == ((1, 0, 1) if attempt == 0 else (0, 1, 1))
+    assert expected.returncode == 0 and outputs(out) == outputs(tmp_path / "only-a")
+
+
+def test_two_inputs_of_one_stem_in_a_folder_fail_the_second(tmp_path):
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    text = dump_text(load_samples()[0], 1)
+    (inputs / "a.html").write_text(text, encoding="utf-8")
+    (inputs / "a.txt").write_text(text, encoding="utf-8")
+    result = convert(inputs, "-o", tmp_path / "out", "-j", "2", "--settle", "0")
+    assert result.returncode == 1
+    assert "a.txt" in result.stderr and "is also another input's; rename one of them" in result.stderr
+    assert summary_of(result)["converted"] == 1
+
+
+def test_a_fifo_at_an_output_path_fails_that_input_and_hangs_nothing(small, tmp_path):
+    inputs, paths = small
+    out = tmp_path / "out"
+    relative = paths[0].relative_to(inputs).with_suffix(".md")
+    (out / relative).parent.mkdir(parents=True)
+    os.mkfifo(out / relative)
+    result = convert(inputs, "-o", out, "--settle", "0")
+    assert result.returncode == 1
+    assert f"{relative} is not a regular file" in result.stderr
+    assert summary_of(result)["converted"] == SMALL - 1
+
+
+def test_a_feed_beside_a_folder_of_its_name_is_converted_once(tmp_path):
+    """news.xml and news/today.txt share OUT/news/: the dump's outputs are not the feed's."""
+    inputs = tmp_path / "in"
+    (inputs / "news").mkdir(parents=True)
+    (inputs / "news.xml").write_bytes((SAMPLES / "feed_rss2.xml").read_bytes())
+    today = inputs / "news" / "today.txt"
+    today.write_text(dump_text(load_samples()[0], 1), encoding="utf-8")
+    out = tmp_path / "out"
+    assert summary_of(convert(inputs, "-o", out, "--settle", "0"))["converted"] == 2
+    today.write_text(dump_text(load_samples()[0], 2), encoding="utf-8")
+    result = convert(inputs, "-o", out, "--settle", "0")
+    assert (summary_of(result)["converted"], summary_of(result)["unchanged"]) == (1, 1), result.stderr

@@ -81,6 +81,16 @@ def test_atom_and_rdf_feeds(runner, tmp_path):
     assert "excellent coffee" in body and "Feed43" not in body
 
 
+def test_a_character_reference_too_long_for_int_spoils_one_character_not_the_feed():
+    digits = "9" * 5000
+    feed = (
+        '<?xml version="1.0"?><rss version="2.0"><channel><title>T</title><item><title>A</title>'
+        f"<link>https://example.com/a</link><description>before &#{digits}; after</description></item></channel></rss>"
+    )
+    [article] = json.loads(feedclean.convert_bytes(feed.encode(), "json"))
+    assert article["markdown"] == "before \ufffd after"
+
+
 def test_feed_item_names_are_stable(runner, tmp_path):
     for out in (tmp_path / "a", tmp_path / "b"):
         assert _convert(runner, [SAMPLES / "feed_rss2.xml"], out, "--force").exit_code == 0

@@ -239,3 +239,55 @@ def test_the_built_in_rules_pass_the_checks_user_rules_get():
 
     text = resources.files("feedclean").joinpath("rules/builtin.toml").read_text(encoding="utf-8")
     assert len(parse_rules(text, "built-in")) >= 10
+
+
+def test_explain_lists_a_promo_in_nested_wrappers_once(runner, tmp_path):
+    dump = tmp_path / "d.txt"
+    body = "<div><span><section><div><p>Follow us on Telegram.</p></div></section></span></div>"
+    dump.write_text(make_dump(body), encoding="utf-8")
+    report = json.loads(runner.invoke(main, ["explain", str(dump), "--json"]).stdout)
+    assert [item["what"] for item in report["removed"]] == ["text block"]
+
+
+def test_explain_stops_a_backtracking_rule_at_the_time_limit(runner, tmp_path):
+    """`explain` is where a rule being written is tried, so a regex that backtracks must not hang it."""
+    rules = tmp_path / "slow.toml"
+    rules.write_text('[[rule]]\nhosts = ["*"]\nstrip_text = ["(a+)+$"]\n', encoding="utf-8")
+    dump = tmp_path / "d.txt"
+    dump.write_text(make_dump(f"<p>{'a' * 40}b</p>"), encoding="utf-8")
+    result = runner.invoke(main, ["explain", str(dump), "--rules", str(rules), "--timeout", "0.5"])
+    assert result.exit_code == 1
+    assert "took longer than 0.5 s" in result.output and "Traceback" not in result.output
+
+
+def test_a_broken_rules_file_leaves_no_stale_report(runner, tmp_path):
+    """cron reads the report: a run stopped by its rules file must not look like the last good one."""
+    dump = tmp_path / "in" / "d.txt"
+    dump.parent.mkdir()
+    dump.write_text(make_dump("<p>Story text.</p>"), encoding="utf-8")
+    report = tmp_path / "report.json"
+    arguments = ["convert", str(dump.parent), "-o", str(tmp_path / "out"), "--report", str(report)]
+    assert runner.invoke(main, arguments).exit_code == 0
+    rules = tmp_path / "broken.toml"
+    rules.write_text("[[rule]]\nhosts = [", encoding="utf-8")
+    assert runner.invoke(main, [*arguments, "--rules", str(rules)]).exit_code == 2
+    assert "broken.toml" in json.loads(report.read_text(encoding="utf-8"))["error"]
+
+
+def test_hosts_matching_the_same_rules_share_one_compiled_set():
+    """A folder from thousands of sites compiles a few rule sets, not one per host."""
+    from feedclean.rules import BUILTIN
+
+    assert BUILTIN.for_host("a.example.org") is BUILTIN.for_host("b.example.net")
+    assert BUILTIN.for_host("www.dw.com") is not BUILTIN.for_host("a.example.org")
+
+
+def test_a_rule_set_in_use_still_pickles_for_spawned_workers():
+    import pickle
+
+    from feedclean.rules import BUILTIN
+
+    BUILTIN.for_host("www.dw.com")
+    copy = pickle.loads(pickle.dumps(BUILTIN))
+    assert copy.digest_source == BUILTIN.digest_source
+    assert copy.for_host("www.dw.com").strip_text.match("Follow DW on Instagram!") is not None
