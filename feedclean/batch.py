@@ -28,7 +28,14 @@ from pathlib import Path
 
 from . import __version__
 from .article import Article, InputError
-from .limits import DEFAULT_MAX_BYTES, DEFAULT_SETTLE_SECONDS, DEFAULT_TIMEOUT_SECONDS, TimedOut, within_time_limit
+from .limits import (
+    DEFAULT_MAX_BYTES,
+    DEFAULT_SETTLE_SECONDS,
+    DEFAULT_TIMEOUT_SECONDS,
+    TimedOut,
+    over_time_limit,
+    within_time_limit,
+)
 from .paths import OUTPUT_STARTS, SUFFIXES, Found, discover, display_path, output_names
 from .rules import BUILTIN, RuleSet
 from .write import Record, State, StateError, output_key, output_lock, read_at_most, sweep_temporary_files, write_atomic
@@ -516,7 +523,7 @@ def _problem(error: Exception, timeout: float) -> str:
     if isinstance(error, RecursionError):
         return "markup nested too deeply to convert"
     if isinstance(error, TimedOut):
-        return f"took longer than {timeout:g} s to convert (raise the limit with --timeout); a rules regex that backtracks?"
+        return over_time_limit(timeout)
     return str(error)
 
 

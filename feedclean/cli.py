@@ -14,7 +14,14 @@ import click
 
 from . import __version__
 from .article import InputError
-from .limits import DEFAULT_MAX_BYTES, DEFAULT_SETTLE_SECONDS, DEFAULT_TIMEOUT_SECONDS, TimedOut, within_time_limit
+from .limits import (
+    DEFAULT_MAX_BYTES,
+    DEFAULT_SETTLE_SECONDS,
+    DEFAULT_TIMEOUT_SECONDS,
+    TimedOut,
+    over_time_limit,
+    within_time_limit,
+)
 from .paths import FORMATS, display_path
 from .rules import BUILTIN, RulesError, RuleSet
 from .write import LockBusy, StateError, write_atomic
@@ -358,7 +365,7 @@ def _guarded(name: str, timeout: float, function: Callable[..., T], *args, **kwa
     except RecursionError:
         _fail(name, "markup nested too deeply to convert")
     except TimedOut:
-        _fail(name, f"took longer than {timeout:g} s (raise the limit with --timeout); a rules regex that backtracks?")
+        _fail(name, over_time_limit(timeout))
     except Exception as error:  # a bug must give one line, never a traceback
         _fail(name, f"internal error ({type(error).__name__}: {error}); please report it")
 

@@ -73,11 +73,17 @@ def parse_iso(text: str, zone: tzinfo | None) -> datetime | None:
     return moment if moment.tzinfo else _localized(moment, zone or UTC)
 
 
-def _localized(naive: datetime, zone: tzinfo) -> datetime:
+def _localized(naive: datetime, zone: tzinfo) -> datetime | None:
     """A wall-clock time read in `zone`; one that a spring-forward gap skips (02:30 in Paris on
-    the last Sunday of March) comes out as the instant it names, in the offset then in force."""
+    the last Sunday of March) comes out as the instant it names, in the offset then in force.
+    None for a time that has no instant in UTC (the year 1 east of Greenwich, 9999 west of it)."""
     moment = naive.replace(tzinfo=zone)
-    return moment if zone is UTC else moment.astimezone(UTC).astimezone(zone)
+    if zone is UTC:
+        return moment
+    try:
+        return moment.astimezone(UTC).astimezone(zone)
+    except OverflowError:
+        return None
 
 
 def _time_with_half_day(match: re.Match[str]) -> str:
@@ -93,6 +99,8 @@ def _exact_readings(text: str, formats: tuple[DateFormat, ...], zone: tzinfo) ->
             continue
         if moment.tzinfo is None:
             moment = _localized(moment, UTC if date_format.pattern.endswith("Z") else zone)
+        if moment is None:
+            continue
         yield moment, f"date_format '{date_format.pattern}' ({date_format.origin})"
     iso = parse_iso(text, zone)
     if iso is not None:
@@ -204,12 +212,21 @@ def _dateutil_readings(text: str, zone: tzinfo) -> Iterator[datetime]:
         if any(issubclass(warning.category, parser.UnknownTimezoneWarning) for warning in caught):
             return  # "10:05 CST": which CST is unknowable, so no reading rather than a wrong one
         first, second = readings
-        if (first.year, first.month, first.day) != (second.year, second.month, second.day):
+        if (first.year, first.month, first.day) != (second.year, second.month, second.day) or not _has_usable_offset(first):
             return
         moment = first if first.tzinfo else _localized(first, zone)
-        if moment not in seen:
+        if moment is not None and moment not in seen:
             seen.add(moment)
             yield moment
+
+
+def _has_usable_offset(moment: datetime) -> bool:
+    """dateutil reads "+2400" as an offset of a whole day, which datetime refuses to use."""
+    try:
+        moment.utcoffset()
+    except ValueError:
+        return False
+    return True
 
 
 def isoformat(moment: datetime | None) -> str | None:

@@ -26,6 +26,11 @@ class TimedOut(Exception):
     """The conversion of one input took longer than the time limit."""
 
 
+def over_time_limit(seconds: float) -> str:
+    """What to tell the user: the usual culprit is a user rule's regex, so say where to look."""
+    return f"took longer than {seconds:g} s to convert (raise the limit with --timeout; check user rules' regexes)"
+
+
 def within_time_limit(seconds: float, function: Callable[..., _Result], *arguments: Any, **keywords: Any) -> _Result:
     """Call `function`, raising TimedOut after `seconds` (0: no limit).
 

@@ -33,6 +33,8 @@ _EMPHASIS = {"em": "*", "i": "*", "cite": "*", "dfn": "*", "var": "*", "strong":
 _CODE_TAGS = frozenset(("code", "kbd", "samp", "tt"))
 # CommonMark list numbers have at most nine digits.
 _MAX_LIST_NUMBER = 999_999_999
+# Rounds of dropping emphasis CommonMark would not parse before dropping all of a paragraph's.
+_EMPHASIS_ROUNDS = 4
 _HEADINGS = {"h1": 1, "h2": 2, "h3": 3, "h4": 4, "h5": 5, "h6": 6}
 _SKIPPED = frozenset(("wbr",))
 _TABLE_STRUCTURE = frozenset(("thead", "tbody", "tfoot", "tr", "td", "th", "caption", "colgroup", "col"))
@@ -525,38 +527,37 @@ def _merge_touching_code(tokens: list[tuple]) -> list[tuple]:
 
     Otherwise their backtick fences would touch once a delimiter is dropped
     (or even with it, `` `a`**`b` ``), and CommonMark would read one run of
-    backticks where two fences were meant: garbled code, or worse.
+    backticks where two fences were meant: garbled code, or worse. One pass:
+    a span merged into the one before it extends that one.
     """
-    while True:
-        partner: dict[int, int] = {}
-        stack: list[int] = []
-        for index, token in enumerate(tokens):
-            if token[0] == _OPEN:
-                stack.append(index)
-            elif token[0] == _CLOSE:
-                opener = stack.pop()
-                partner[index], partner[opener] = opener, index
-        touching = _touching_code(tokens)
-        if touching is None:
-            return tokens
-        first, second = touching
-        dropped = {index for between in range(first + 1, second) for index in (between, partner[between])}
-        merged = (_CODE, tokens[first][1] + tokens[second][1])
-        tokens = [
-            merged if index == first else token for index, token in enumerate(tokens) if index not in dropped and index != second
-        ]
-
-
-def _touching_code(tokens: list[tuple]) -> tuple[int, int] | None:
+    if sum(1 for token in tokens if token[0] == _CODE) < 2:
+        return tokens
+    partner: dict[int, int] = {}
+    stack: list[int] = []
+    for index, token in enumerate(tokens):
+        if token[0] == _OPEN:
+            stack.append(index)
+        elif token[0] == _CLOSE:
+            opener = stack.pop()
+            partner[index], partner[opener] = opener, index
+    code: dict[int, str] = {}  # the spans that others were merged into, and their merged text
+    dropped: set[int] = set()
     last_code = None
+    between: list[int] = []
     for index, token in enumerate(tokens):
         if token[0] == _CODE:
-            if last_code is not None:
-                return last_code, index
-            last_code = index
-        elif token[0] not in (_OPEN, _CLOSE):
-            last_code = None
-    return None
+            if last_code is None:
+                last_code = index
+            else:
+                code[last_code] = code.get(last_code, tokens[last_code][1]) + token[1]
+                dropped.update((index, *between, *(partner[delimiter] for delimiter in between)))
+            between = []
+        elif token[0] in (_OPEN, _CLOSE):
+            if index not in dropped:
+                between.append(index)
+        else:
+            last_code, between = None, []
+    return [(_CODE, code[index]) if index in code else token for index, token in enumerate(tokens) if index not in dropped]
 
 
 def _to_markdown(tokens: list[tuple], in_table: bool) -> str:
@@ -613,10 +614,12 @@ def _drop_unparseable_emphasis(pieces: list[str], pairs: list[tuple[int, int]], 
     on adjacent delimiters merging into runs and on the rule of three, so the
     check runs CommonMark's own delimiter algorithm over the pieces, once for
     each spec version's idea of punctuation. A pair with a delimiter left
-    over is blanked, and the check runs again.
+    over is blanked, and the check runs again; a paragraph still unsettled
+    after a few rounds (built to be, as hostile input is) loses all its
+    emphasis, its text intact, rather than take time quadratic in its length.
     """
     partner = {opener: closer for opener, closer in pairs} | {closer: opener for opener, closer in pairs}
-    while True:
+    for _ in range(_EMPHASIS_ROUNDS):
         leftover = _literal_delimiters(pieces, partner, links, _is_punctuation_030) | _literal_delimiters(
             pieces, partner, links, _is_punctuation_031
         )
@@ -624,6 +627,8 @@ def _drop_unparseable_emphasis(pieces: list[str], pairs: list[tuple[int, int]], 
             return
         for index in leftover:
             pieces[index] = pieces[partner[index]] = ""
+    for index in partner:
+        pieces[index] = ""
 
 
 class _Run:
@@ -657,13 +662,8 @@ def _literal_delimiters(pieces: list[str], partner: dict[int, int], links: list[
     if run:
         runs.append(_Run(run, before, " ", punctuation))
     # A link's text is an inline context of its own: its delimiters pair up among themselves first.
-    outside = runs
-    for first, last in links:
-        inside = [r for r in outside if first < r.pieces[0][0] < last]
-        if inside:
-            _process_emphasis(inside)
-            outside = [r for r in outside if not first < r.pieces[0][0] < last]
-    _process_emphasis(outside)
+    for group in _by_link(runs, links):
+        _process_emphasis(group)
     leftover: set[int] = set()
     for r in runs:
         offset = 0
@@ -674,28 +674,61 @@ def _literal_delimiters(pieces: list[str], partner: dict[int, int], links: list[
     return leftover
 
 
+def _by_link(runs: list[_Run], links: list[tuple[int, int]]) -> list[list[_Run]]:
+    """The runs inside each link (links never nest), then the runs outside all of them; one pass,
+    as both are in document order."""
+    inside: dict[int, list[_Run]] = {}
+    outside: list[_Run] = []
+    ordered = sorted(links)
+    link = 0
+    for run in runs:
+        position = run.pieces[0][0]
+        while link < len(ordered) and ordered[link][1] < position:
+            link += 1
+        if link < len(ordered) and ordered[link][0] < position < ordered[link][1]:
+            inside.setdefault(link, []).append(run)
+        else:
+            outside.append(run)
+    return [*inside.values(), outside]
+
+
 def _process_emphasis(runs: list[_Run]) -> None:
-    """CommonMark's "process emphasis" over runs of `*`, consuming what pairs up."""
-    removed: set[int] = set()
-    for closer_index, closer in enumerate(runs):
+    """CommonMark's "process emphasis" over runs of `*`, consuming what pairs up.
+
+    As the reference implementation does: the runs that may still open wait
+    on a stack, a match drops those above its opener, and a search that
+    failed for one kind of closer never looks below that point again (its
+    "openers_bottom"), so a paragraph of many runs stays near linear.
+    """
+    openers: list[_Run] = []
+    bottom: dict[tuple[bool, int], int] = {}
+    for closer in runs:
         while closer.can_close and closer.end > closer.start:
-            opener_index = None
-            for candidate in range(closer_index - 1, -1, -1):
-                opener = runs[candidate]
-                if candidate in removed or not opener.can_open or opener.end <= opener.start:
-                    continue
-                both = opener.can_close or closer.can_open
-                if both and (opener.length + closer.length) % 3 == 0 and not (opener.length % 3 == 0 and closer.length % 3 == 0):
-                    continue
-                opener_index = candidate
+            kind = (closer.can_open, closer.length % 3)
+            position = _opener_for(closer, openers, bottom.get(kind, 0))
+            if position is None:
+                bottom[kind] = len(openers)
                 break
-            if opener_index is None:
-                break
-            opener = runs[opener_index]
+            opener = openers[position]
             used = 2 if opener.end - opener.start >= 2 and closer.end - closer.start >= 2 else 1
             opener.end -= used
             closer.start += used
-            removed.update(range(opener_index + 1, closer_index))
+            del openers[position + (opener.end > opener.start) :]
+            for key, floor in bottom.items():
+                bottom[key] = min(floor, len(openers))
+        if closer.can_open and closer.end > closer.start:
+            openers.append(closer)
+
+
+def _opener_for(closer: _Run, openers: list[_Run], floor: int) -> int | None:
+    """The nearest waiting run `closer` can pair with (the rule of three aside), above `floor`."""
+    for position in range(len(openers) - 1, floor - 1, -1):
+        opener = openers[position]
+        both = opener.can_close or closer.can_open
+        if both and (opener.length + closer.length) % 3 == 0 and not (opener.length % 3 == 0 and closer.length % 3 == 0):
+            continue
+        return position
+    return None
 
 
 def _is_punctuation_030(char: str) -> bool:

@@ -19,7 +19,7 @@ from html.parser import HTMLParser
 from lxml import etree
 
 from .article import Article, InputError, Trace
-from .tree import BLOCK_TAGS, block_descendants, remove, text_of, unwrap
+from .tree import BLOCK_TAGS, block_descendants, remove, text_of, unwrap, xml_safe
 
 PARSER = etree.HTMLParser(encoding="utf-8", remove_comments=True, remove_pis=True, no_network=True, default_doctype=False)
 
@@ -116,7 +116,7 @@ class _FlatteningBuilder(HTMLParser):
             element = etree.SubElement(self._elements[-1], tag)
             for name, value in attrs:
                 if _XML_NAME.fullmatch(name):
-                    element.set(name, value or "")
+                    element.set(name, xml_safe(value or ""))
         if tag in _VOID_TAGS:
             return
         if not deep:
@@ -136,6 +136,7 @@ class _FlatteningBuilder(HTMLParser):
                 return
 
     def handle_data(self, data: str) -> None:
+        data = xml_safe(data)  # a character reference (&#12;) can name what libxml2 refuses
         current = self._elements[-1]
         if len(current):
             current[-1].tail = (current[-1].tail or "") + data

@@ -16,6 +16,7 @@ from functools import cache
 from lxml import etree
 
 from .article import Article, InputError
+from .tree import xml_safe
 
 # Legacy encodings tried, in this order, when a file is not UTF-8 and declares none.
 _LEGACY_ENCODINGS = ("gb18030", "cp950", "big5hkscs", "cp1252")
@@ -35,6 +36,19 @@ _DECLARED_ALIASES = {
     "latin1": "cp1252", "us-ascii": "cp1252", "ascii": "cp1252", "euc-kr": "cp949", "ks_c_5601-1987": "cp949",
     "shift_jis": "cp932", "x-sjis": "cp932", "iso-8859-9": "cp1254", "tis-620": "cp874",
 }  # fmt: skip
+# The encodings a declaration may name: the WHATWG Encoding Standard's (what browsers accept),
+# UTF-8/16/32 aside. Python also knows codecs that are no character set (base64, rot13,
+# unicode_escape, idna …) and would turn a declaration into a way to make any text at all.
+_DOCUMENT_ENCODINGS = frozenset(
+    codecs.lookup(label).name
+    for label in (
+        "ibm866", "iso-8859-2", "iso-8859-3", "iso-8859-4", "iso-8859-5", "iso-8859-6", "iso-8859-7",
+        "iso-8859-8", "iso-8859-10", "iso-8859-13", "iso-8859-14", "iso-8859-15", "iso-8859-16",
+        "koi8-r", "koi8-u", "mac-roman", "mac-cyrillic", "cp874", "cp1250", "cp1251", "cp1252",
+        "cp1253", "cp1254", "cp1255", "cp1256", "cp1257", "cp1258", "gb18030", "cp950", "big5hkscs",
+        "euc-jp", "iso-2022-jp", "shift_jis", "cp932", "euc-kr", "cp949",
+    )
+)  # fmt: skip
 _SNIFF_CHARS = 4000
 # Fetch times outside these (1995, before RSS; 2200) are a scraper's bug, not a date.
 _EARLIEST_FETCH = 788_918_400
@@ -54,8 +68,6 @@ _FETCH_LINE = re.compile(r"<!--\s*(\d{1,20})\s*-->")
 _RULE_LINE = re.compile(r"-{3,}|={3,}")
 _MARKDOWN_ESCAPE = re.compile(r"\\([!-/:-@\[-`{-~])")
 _WHITESPACE = re.compile(r"\s+")
-# Characters no HTML or XML document may hold; libxml2 refuses them in the tree.
-_XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 _NOT_XML_INVALID_BYTE = bytes(b for b in range(256) if b >= 0x20 or b in (9, 10, 13))
 # U+FFFE and U+FFFF in UTF-8.
 _HAS_NONCHARACTER = re.compile(rb"\xef\xbf[\xbe\xbf]")
@@ -69,7 +81,7 @@ def decode_text(data: bytes) -> tuple[str, str]:
         raise InputError("file is empty")
     text, encoding = decode(data)
     if _may_hold_xml_invalid(data, encoding):
-        text = _XML_INVALID.sub("", text)
+        text = xml_safe(text)
     if "\r" in text:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
     return text, encoding
@@ -146,7 +158,7 @@ def _declared_encoding(data: bytes) -> tuple[str, str] | None:
         encoding = codecs.lookup(name).name
     except LookupError:
         return None
-    if encoding.startswith(("utf-8", "utf-16", "utf-32")):
+    if encoding not in _DOCUMENT_ENCODINGS:
         return None
     try:
         return data.decode(encoding, _EURO_HANDLER), encoding

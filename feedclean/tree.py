@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from lxml import etree
 
 # Elements that start a block of their own; everything else flows inline.
@@ -55,6 +57,15 @@ BLOCK_TAGS = frozenset(
         "colgroup",
     ]
 )
+
+
+# Characters no HTML or XML document may hold; libxml2 refuses them in the tree.
+_XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
+def xml_safe(text: str) -> str:
+    """`text` without the characters libxml2 refuses in a tree (C0 controls but tab and newlines, U+FFFE/FFFF)."""
+    return _XML_INVALID.sub("", text)
 
 
 def raw_text(element: etree._Element) -> str:

@@ -45,6 +45,8 @@ def _check(case: dict, expect: dict) -> None:
             feedclean.convert_bytes(data)
         return
     front, body, markdown, document = _convert_both(data)
+    markdown.encode("utf-8")  # no lone surrogate: the output must be writable as UTF-8
+    json.dumps(document, ensure_ascii=False).encode("utf-8")
     assert body.rstrip("\n") == document["markdown"], "the .md body and the JSON markdown differ"
     if "body" in expect:
         assert document["markdown"] == expect["body"]
