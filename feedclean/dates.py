@@ -156,6 +156,8 @@ def date_format_problem(pattern: str) -> str | None:
         datetime.strptime("", pattern)
     except ValueError as error:
         return None if "does not match" in str(error) else str(error)
+    except re.error:  # strptime builds a regular expression with a group per directive
+        return "a directive appears twice"
     return None
 
 

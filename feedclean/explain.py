@@ -8,12 +8,15 @@ metadata came from. rich is imported here only, when these commands run.
 from __future__ import annotations
 
 import os
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 from .article import Article
 from .limits import DEFAULT_MAX_BYTES
 from .pipeline import process_all
 from .rules import RuleSet
+
+if TYPE_CHECKING:
+    from rich.text import Text
 
 # A list key with more entries than this shows only their number in the rules table (--json shows all).
 _SHOWN_ENTRIES = 3
@@ -53,26 +56,32 @@ def print_explanation(report: dict[str, Any], stream: TextIO) -> None:
         _print_one(item, stream)
 
 
+def _line(label: str, style: str, value: object = "", separator: str = ": ") -> Text:
+    """A labelled line built as Text, never parsed as markup: values are the input's own words."""
+    from rich.text import Text
+
+    return Text.assemble((label, style), separator if value != "" else "", str(value))
+
+
 def _print_one(report: dict[str, Any], stream: TextIO) -> None:
-    from rich.markup import escape
     from rich.tree import Tree
 
-    tree = Tree(f"[bold]{escape(report['input'])}[/] ({report['encoding']})")
-    removed = tree.add(f"[bold]removed[/] ({len(report['removed'])})")
+    tree = Tree(_line(report["input"], "bold", f"({report['encoding']})", " "))
+    removed = tree.add(_line("removed", "bold", f"({len(report['removed'])})", " "))
     for item in report["removed"]:
-        node = removed.add(f"[red]{escape(item['what'])}[/]: {escape(item['excerpt'])}")
-        node.add(f"[dim]rule:[/] {escape(item['rule'])}")
-    rewritten = tree.add(f"[bold]rewritten URLs[/] ({len(report['rewritten'])})")
+        node = removed.add(_line(item["what"], "red", item["excerpt"]))
+        node.add(_line("rule:", "dim", item["rule"], " "))
+    rewritten = tree.add(_line("rewritten URLs", "bold", f"({len(report['rewritten'])})", " "))
     for item in report["rewritten"]:
-        node = rewritten.add(f"[yellow]{escape(item['attribute'])}[/]: {escape(item['before'])}")
-        node.add(f"[green]→[/] {escape(item['after'])}")
-        node.add(f"[dim]rule:[/] {escape(item['rule'])}")
-    metadata = tree.add("[bold]metadata[/]")
+        node = rewritten.add(_line(item["attribute"], "yellow", item["before"]))
+        node.add(_line("→", "green", item["after"], " "))
+        node.add(_line("rule:", "dim", item["rule"], " "))
+    metadata = tree.add(_line("metadata", "bold"))
     for item in report["metadata"]:
-        node = metadata.add(f"[cyan]{escape(item['field'])}[/]: {escape(str(item['value']))}")
-        node.add(f"[dim]from:[/] {escape(item['from'])}")
+        node = metadata.add(_line(item["field"], "cyan", item["value"]))
+        node.add(_line("from:", "dim", item["from"], " "))
     for warning in report["warnings"]:
-        tree.add(f"[yellow]warning:[/] {escape(warning)}")
+        tree.add(_line("warning:", "yellow", warning, " "))
     _console(stream).print(tree)
 
 
@@ -84,6 +93,7 @@ def rules_listing(rules: RuleSet) -> list[dict[str, Any]]:
 def print_rules(listing: list[dict[str, Any]], stream: TextIO) -> None:
     """The rules in force as a table: where each comes from, its hosts, name and what it holds."""
     from rich.table import Table
+    from rich.text import Text
 
     table = Table(title="feedclean rules in force (see README, Rules, for precedence)", show_lines=True, expand=True)
     table.add_column("origin", overflow="fold", ratio=2)
@@ -92,7 +102,8 @@ def print_rules(listing: list[dict[str, Any]], stream: TextIO) -> None:
     table.add_column("holds", overflow="fold", ratio=4)
     for rule in listing:
         holds = "\n".join(_holding(key, value) for key, value in rule.items() if key not in ("origin", "hosts", "name"))
-        table.add_row(_short_origin(rule["origin"]), " ".join(rule["hosts"]), rule.get("name", ""), holds)
+        cells = (_short_origin(rule["origin"]), " ".join(rule["hosts"]), rule.get("name", ""), holds)
+        table.add_row(*map(Text, cells))  # selectors ([data-x]) and names are not rich markup
     _console(stream).print(table)
 
 

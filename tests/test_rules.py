@@ -86,6 +86,7 @@ def test_default_user_file_is_read_and_can_be_ignored(runner, tmp_path):
             "rule 2, line 7",
         ),
         ('# times in Tokyo\n[[rule]]\nhosts = ["a.com"]\ntimezone = "Tokyo"\n', "line 4: unknown time zone 'Tokyo'"),
+        ('[[rule]]\nhosts = ["a.com"]\ndate_format = ["%Y %d %Y"]\n', "line 3: invalid date format in 'date_format': '%Y %d %Y'"),
         ('[[rule]]\nname = "A"\n\n[[rule]]\nhosts = ["b.com"]\n', "rule 1, line 1: 'hosts' must be"),
         ('# my rules\n[[rules]]\nhosts = ["a.com"]\n', "line 2: unknown top-level key 'rules'"),
     ],
@@ -291,3 +292,23 @@ def test_a_rule_set_in_use_still_pickles_for_spawned_workers():
     copy = pickle.loads(pickle.dumps(BUILTIN))
     assert copy.digest_source == BUILTIN.digest_source
     assert copy.for_host("www.dw.com").strip_text.match("Follow DW on Instagram!") is not None
+
+
+def test_explain_shows_brackets_and_backslashes_as_written(runner, tmp_path):
+    """Titles and excerpts are the input's words: never read as rich markup, never doubled."""
+    dump = tmp_path / "we[ir]d[red].txt"
+    body = '<p>Story.</p><div><a href="https://facebook.com/sharer.php?u=1">[/] Share \\</a></div>'
+    dump.write_text(make_dump(body, title="T [/x] [bold]b\\"), encoding="utf-8")
+    result = runner.invoke(main, ["explain", str(dump)])
+    assert result.exit_code == 0, result.output
+    assert "we[ir]d[red].txt (utf-8)" in result.stdout
+    assert "title: T [/x] [bold]b\\\n" in result.stdout and "[/] Share \\\n" in result.stdout
+
+
+def test_rules_table_shows_attribute_selectors_as_written(runner, tmp_path):
+    rules = tmp_path / "mine.toml"
+    text = '[[rule]]\nhosts = ["example.com"]\nname = "[bold]Ex"\nstrip = ["[data-x]", "a[href^=\'x\']"]\n'
+    rules.write_text(text, encoding="utf-8")
+    result = runner.invoke(main, ["rules", "--rules", str(rules)])
+    assert result.exit_code == 0, result.output
+    assert "[bold]Ex" in result.stdout and "strip: [data-x], a[href^='x']" in result.stdout
