@@ -229,6 +229,7 @@ def _plan(paths: list[Path], options: Options, rules: RuleSet, state: State) -> 
     # within a folder, and only when they share a stem; under several roots, any two may.
     claimed: dict[str, str] = {}
     several_roots = len(paths) > 1
+    seen: set[str] = set()  # under several roots, one file can be found twice (a folder, and a file in it)
     check_owners = not state.empty
     folder = None
     for found in discover(paths, options.output_dir, options.globs):
@@ -236,6 +237,10 @@ def _plan(paths: list[Path], options: Options, rules: RuleSet, state: State) -> 
         if found.problem:
             yield Outcome(display, "failed", found.problem)
             continue
+        if several_roots:
+            if found.key in seen:
+                continue
+            seen.add(found.key)
         output_rel, folder_rel = output_names(found.relative, suffix)
         output = f"{output_dir}{os.sep}{output_rel}"
         if not several_roots and found.relative.rpartition("/")[0] != folder:
@@ -300,10 +305,17 @@ def _written_by_feedclean(path: str, output_format: str) -> bool:
     """Whether an existing file the state does not know starts as feedclean's outputs do
     (a lost state file, an earlier run): anything else, an input included, is never overwritten."""
     try:
-        with open(path, "rb") as handle:
-            start = handle.read(len(OUTPUT_STARTS[output_format]))
+        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)  # a FIFO must not hang us
     except OSError:
         return False
+    try:
+        if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+            return False
+        start = os.read(descriptor, len(OUTPUT_STARTS[output_format]))
+    except OSError:
+        return False
+    finally:
+        os.close(descriptor)
     return start == OUTPUT_STARTS[output_format]
 
 
@@ -530,10 +542,10 @@ def _problem(error: Exception, timeout: float) -> str:
 def _write_outputs(
     task: _Task, articles: list[Article], outputs: list[tuple[str, str]], status: os.stat_result, digest: str
 ) -> Outcome:
+    problem = _unwritable([path for path, _ in outputs], task, feed=articles[0].from_feed)
+    if problem is not None:
+        return Outcome(task.display, "failed", problem)
     for path, text in outputs:
-        if not _inside(task.output_dir, os.path.dirname(path)):
-            outside = f"would land outside {display_path(task.output_dir)} (a symlink?)"
-            return Outcome(task.display, "failed", f"its output {display_path(path)} {outside}")
         try:
             written = write_atomic(path, text.encode("utf-8"))
         except OSError as error:
@@ -542,6 +554,18 @@ def _write_outputs(
     outcome = _done(task, reason, status, digest, None if articles[0].from_feed else articles[0], written)
     outcome.warnings = [warning for article in articles for warning in article.warnings]
     return outcome
+
+
+def _unwritable(paths: list[str], task: _Task, feed: bool) -> str | None:
+    """Why some output cannot be written, checked for all before any is, so a feed is written
+    whole or not at all. A dump's output was checked when planned; a feed's items are named by
+    their ids only now, and a file there that feedclean did not write is never overwritten."""
+    for path in paths:
+        if not _inside(task.output_dir, os.path.dirname(path)):
+            return f"its output {display_path(path)} would land outside {display_path(task.output_dir)} (a symlink?)"
+        if feed and os.path.lexists(path) and not _written_by_feedclean(path, task.output_format):
+            return f"its item output {display_path(path)} exists and was not written by feedclean; not overwritten"
+    return None
 
 
 @cache

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import stat
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar, NoReturn, TypeVar
+from typing import TYPE_CHECKING, BinaryIO, ClassVar, NoReturn, TypeVar
 
 import click
 
@@ -24,7 +25,7 @@ from .limits import (
 )
 from .paths import FORMATS, display_path
 from .rules import BUILTIN, RulesError, RuleSet
-from .write import LockBusy, StateError, write_atomic
+from .write import LockBusy, StateError, report_problem, write_report
 
 if TYPE_CHECKING:
     from .progress import Reporter
@@ -63,6 +64,10 @@ Exit status: 0 all converted, 1 some inputs failed (each named on stderr),
 """
 
 
+# Standard input and single files are read this much at a time, up to --max-size.
+_READ_CHUNK = 1024 * 1024
+
+
 class CommandError(click.ClickException):
     """A problem the user can fix (not a mistyped command line): one line, no usage banner."""
 
@@ -81,6 +86,7 @@ class ByteSize(click.ParamType):
 
     name = "size"
     _UNITS: ClassVar[dict[str, int]] = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
+    _LARGEST = 16 * 1024**3
 
     def convert(self, value, param, ctx):
         if isinstance(value, int):
@@ -94,7 +100,34 @@ class ByteSize(click.ParamType):
             self.fail(f"{value!r} is not a size like 800k, 20M or 1G", param, ctx)
         if size <= 0:
             self.fail("the size limit must be positive", param, ctx)
+        if size > self._LARGEST:
+            self.fail(f"{value!r} is more than feedclean reads of one input (16G)", param, ctx)
         return size
+
+
+class Seconds(click.ParamType):
+    """A duration: 0 or more seconds, fractions allowed (tests and impatient users go below one), at most a day."""
+
+    name = "seconds"
+    _LONGEST = 24 * 3600.0
+
+    def convert(self, value, param, ctx):
+        try:
+            seconds = float(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is not a number of seconds", param, ctx)
+        if not 0 <= seconds <= self._LONGEST:  # also refuses nan
+            self.fail(f"{value!r} is not between 0 and {self._LONGEST:g} seconds", param, ctx)
+        return seconds
+
+
+class OutputPath(click.Path):
+    """A path to write to; an empty one (`-o "$OUT"` with OUT unset) is refused, not read as "."."""
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, str) and not value.strip():
+            self.fail("an empty path (is a shell variable unset?)", param, ctx)
+        return super().convert(value, param, ctx)
 
 
 def user_rules_file() -> Path:
@@ -108,7 +141,7 @@ def load_rules(files: tuple[Path, ...], use_user_rules: bool) -> RuleSet:
     chosen = list(files)
     default = user_rules_file()
     try:
-        if use_user_rules and default.is_file():
+        if use_user_rules and default.exists():  # a folder or FIFO there is an error, not silence
             chosen.insert(0, default)
     except OSError as error:
         raise RulesFileError(f"rules: cannot tell whether {default} exists ({error.strerror}); use --no-user-rules") from None
@@ -133,8 +166,7 @@ no_user_rules_option = click.option(
 
 
 def _seconds_option(name: str, default: float, help_text: str) -> Callable:
-    """A duration in seconds; fractions allowed, so tests and impatient users can go below one."""
-    return click.option(name, type=click.FloatRange(min=0), default=default, show_default=True, metavar="SECONDS", help=help_text)
+    return click.option(name, type=Seconds(), default=default, show_default=True, metavar="SECONDS", help=help_text)
 
 
 timeout_option = _seconds_option(
@@ -142,7 +174,44 @@ timeout_option = _seconds_option(
 )
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+class _Main(click.Group):
+    """Ctrl-C anywhere is status 130 and one line, as the README says (click would say "Aborted!", 1)."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:
+            click.echo("feedclean: interrupted", err=True)
+            sys.exit(EXIT_INTERRUPTED)
+
+
+class _ReportingCommand(click.Command):
+    """A command line that click refuses still gets --report's {"error": …}, so a cron job whose
+    dumps folder went missing never leaves monitoring reading the last good report."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        given = list(args)  # click consumes `args`
+        try:
+            return super().parse_args(ctx, args)
+        except click.UsageError as error:
+            report = _report_argument(given)
+            if report:
+                _write_report(Path(report), {"error": error.format_message()})
+            raise
+
+
+def _report_argument(args: list[str]) -> str | None:
+    for index, argument in enumerate(args):
+        if argument == "--":
+            break
+        if argument == "--report" and index + 1 < len(args):
+            return args[index + 1].strip() or None
+        if argument.startswith("--report="):
+            return argument.partition("=")[2].strip() or None
+    return None
+
+
+@click.group(cls=_Main, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, "-V", "--version", prog_name="feedclean")
 def main() -> None:
     """feedclean: RSS dumps in, clean Markdown or JSON articles out.
@@ -158,13 +227,13 @@ def main() -> None:
     """
 
 
-@main.command(help=CONVERT_HELP)
+@main.command(cls=_ReportingCommand, help=CONVERT_HELP)
 @click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path, allow_dash=True))
 @click.option(
     "-o",
     "--output",
     "output_dir",
-    type=click.Path(file_okay=False, path_type=Path),
+    type=OutputPath(file_okay=False, path_type=Path),
     help="Output folder (created if needed). Required unless reading stdin.",
 )
 @click.option(
@@ -205,8 +274,8 @@ def main() -> None:
 @click.option(
     "--report",
     "report_file",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Also write the run's summary and failures to this JSON file.",
+    type=OutputPath(dir_okay=False, path_type=Path),
+    help="Also write the run's summary and failures to this JSON file (never inside an input folder).",
 )
 @_seconds_option(
     "--settle",
@@ -253,11 +322,15 @@ def convert(
         _refuse(report_file, "give an output folder with -o OUT (a single file, or stdin, may go to stdout)")
     from .batch import Options, run
     from .paths import discover
-    from .progress import Reporter
+    from .progress import ListingFailed, Reporter
 
     for path in paths:
         if path.is_dir() and output_dir.exists() and os.path.samefile(path, output_dir):
             _refuse(report_file, f"the output folder {output_dir} is the input folder {path}; choose another -o")
+        if report_file is not None and path.is_dir() and _is_inside(report_file, path):
+            raise click.UsageError(f"the report {report_file} is inside the input folder {path}, so it would be an input")
+    if report_file is not None and (problem := report_problem(report_file)):
+        raise click.UsageError(f"the report {report_file}: {problem}")
     options = Options(
         output_dir=output_dir,
         output_format=output_format,
@@ -280,22 +353,29 @@ def convert(
         _write_report(report_file, {"error": f"another run ({busy}) is writing to {output_dir}"})
         click.echo(f"feedclean: another run ({busy}) is writing to {output_dir}; not waiting (--no-wait)", err=True)
         sys.exit(EXIT_LOCKED)
-    except BrokenPipeError:
-        _stdout_closed()
+    except ListingFailed as failed:
+        _stdout_failed(failed.__cause__)
     except StateError as error:
         _stop_run(reporter, report_file, str(error))
     except OSError as error:
-        _stop_run(reporter, report_file, f"cannot use output folder {output_dir}: {error.strerror or error}")
+        where = f" ({error.filename})" if error.filename and os.fspath(error.filename) != os.fspath(output_dir) else ""
+        _stop_run(reporter, report_file, f"cannot use output folder {output_dir}: {error.strerror or error}{where}")
     except KeyboardInterrupt:
         reporter.stop()
         click.echo("feedclean: interrupted; what was written is complete, the next run converts the rest", err=True)
         sys.exit(EXIT_INTERRUPTED)
+    if dry_run:
+        with _to_stdout():  # the listing's last lines, written now, where a full disk can be told
+            pass
     reporter.finish(summary)
     if summary.state_error:
         click.echo(f"feedclean: error: {summary.state_error}", err=True)
-    _write_report(report_file, summary.as_dict())
-    if summary.failures or summary.state_error:
+    if not _write_report(report_file, summary.as_dict()) or summary.failures or summary.state_error:
         sys.exit(EXIT_FAILED)
+
+
+def _is_inside(path: Path, folder: Path) -> bool:
+    return (os.path.realpath(path) + os.sep).startswith(os.path.realpath(folder) + os.sep)
 
 
 def _stop_run(reporter: Reporter, report_file: Path | None, problem: str) -> NoReturn:
@@ -310,14 +390,12 @@ def _refuse(report_file: Path | None, problem: str) -> NoReturn:
     raise click.UsageError(problem)
 
 
-def _write_report(report_file: Path | None, report: dict) -> None:
-    if report_file is None:
-        return
-    try:
-        write_atomic(report_file, (json.dumps(report, ensure_ascii=False, indent=2) + "\n").encode("utf-8", "backslashreplace"))
-    except OSError as error:
-        click.echo(f"feedclean: error: cannot write the report {report_file}: {error.strerror or error}", err=True)
-        sys.exit(EXIT_FAILED)
+def _write_report(report_file: Path | None, report: dict) -> bool:
+    """Write the report; False, said in one line, when it cannot be."""
+    problem = write_report(report_file, report) if report_file is not None else None
+    if problem is not None:
+        click.echo(f"feedclean: error: the report {report_file}: {problem}", err=True)
+    return problem is None
 
 
 def _read_one(path: Path, name: str, max_size: int) -> bytes:
@@ -329,17 +407,35 @@ def _read_one(path: Path, name: str, max_size: int) -> bytes:
         if status.st_size > max_size:
             _fail(name, f"file is {status.st_size:,} bytes, over the {max_size:,}-byte limit (raise it with --max-size)")
         with path.open("rb") as handle:
-            return handle.read(max_size + 1)
+            return _read_limited(handle, max_size)
     except OSError as error:
         _fail(name, f"cannot read: {error.strerror or error}")
+
+
+def _read_limited(handle: BinaryIO, limit: int) -> bytes:
+    """Up to `limit` + 1 bytes (one more tells the input is over the limit), a chunk at a time,
+    so a limit of gigabytes allocates nothing up front."""
+    chunks = []
+    size = 0
+    while size <= limit:
+        chunk = handle.read(min(_READ_CHUNK, limit + 1 - size))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
+
+
+def _stdin_bytes(max_size: int) -> bytes:
+    if sys.stdin is None or sys.stdin.isatty():
+        raise click.UsageError("no input: give files or folders to convert, or pipe a dump into stdin")
+    return _read_limited(sys.stdin.buffer, max_size)
 
 
 def _convert_stdin(output_dir: Path | None, output_format: str, rules: RuleSet, max_size: int, timeout: float) -> None:
     if output_dir is not None:
         raise click.UsageError("reading stdin writes the article to stdout; drop -o, or give files or folders to convert")
-    if sys.stdin.isatty():
-        raise click.UsageError("no input: give files or folders to convert, or pipe a dump into stdin")
-    _convert_to_stdout(sys.stdin.buffer.read(max_size + 1), "<stdin>", output_format, rules, max_size, timeout)
+    _convert_to_stdout(_stdin_bytes(max_size), "<stdin>", output_format, rules, max_size, timeout)
 
 
 def _convert_to_stdout(data: bytes, name: str, output_format: str, rules: RuleSet, max_size: int, timeout: float) -> None:
@@ -352,8 +448,8 @@ def _convert_to_stdout(data: bytes, name: str, output_format: str, rules: RuleSe
     text = _guarded(name, timeout, render_all, articles, output_format)
     for warning in (warning for article in articles for warning in article.warnings):
         click.echo(f"feedclean: warning: {name}: {warning}", err=True)
-    sys.stdout.buffer.write(text.encode("utf-8"))
-    sys.stdout.buffer.flush()
+    with _to_stdout():
+        sys.stdout.buffer.write(text.encode("utf-8"))
 
 
 def _guarded(name: str, timeout: float, function: Callable[..., T], *args, **kwargs) -> T:
@@ -370,9 +466,25 @@ def _guarded(name: str, timeout: float, function: Callable[..., T], *args, **kwa
         _fail(name, f"internal error ({type(error).__name__}: {error}); please report it")
 
 
-def _stdout_closed() -> NoReturn:
-    """The reader of our output went away (`--dry-run | head`): stop quietly, as `cat` would."""
-    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+@contextlib.contextmanager
+def _to_stdout() -> Iterator[None]:
+    """Around writing to stdout: a closed or full stdout is one line, never a traceback."""
+    if sys.stdout is None:
+        _fail("stdout", "closed: nowhere to write the output (redirect it to a file)")
+    try:
+        yield
+        sys.stdout.flush()
+    except OSError as error:
+        _stdout_failed(error)
+
+
+def _stdout_failed(error: BaseException | None) -> NoReturn:
+    """The reader of our output went away (`--dry-run | head`): stop quietly, as `cat` would;
+    any other failure (a full disk) is said."""
+    if not isinstance(error, BrokenPipeError):
+        click.echo(f"feedclean: error: cannot write to stdout: {getattr(error, 'strerror', None) or error}", err=True)
+    with contextlib.suppress(OSError, ValueError):
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing more to flush at exit
     sys.exit(EXIT_FAILED)
 
 
@@ -404,10 +516,11 @@ def rules(as_json, rule_files, no_user_rules) -> None:
 
     ruleset = load_rules(rule_files, not no_user_rules)
     listing = rules_listing(ruleset)
-    if as_json:
-        click.echo(json.dumps(listing, ensure_ascii=False, indent=2))
-    else:
-        print_rules(listing, sys.stdout)
+    with _to_stdout():
+        if as_json:
+            click.echo(json.dumps(listing, ensure_ascii=False, indent=2))
+        else:
+            print_rules(listing, sys.stdout)
 
 
 @main.command()
@@ -433,11 +546,12 @@ def explain(file, as_json, max_size, timeout, rule_files, no_user_rules) -> None
 
     ruleset = load_rules(rule_files, not no_user_rules)
     name = "<stdin>" if str(file) == "-" else display_path(str(file))
-    data = sys.stdin.buffer.read(max_size + 1) if name == "<stdin>" else _read_one(file, name, max_size)
+    data = _stdin_bytes(max_size) if name == "<stdin>" else _read_one(file, name, max_size)
     if len(data) > max_size:
         _fail(name, f"more than {max_size:,} bytes, over the limit (raise it with --max-size)")
     report = _guarded(name, timeout, explain_dump, data, name, ruleset, max_size)
-    if as_json:
-        click.echo(json.dumps(report, ensure_ascii=False, indent=2))
-    else:
-        print_explanation(report, sys.stdout)
+    with _to_stdout():
+        if as_json:
+            click.echo(json.dumps(report, ensure_ascii=False, indent=2))
+        else:
+            print_explanation(report, sys.stdout)

@@ -22,6 +22,8 @@ if TYPE_CHECKING:
 _SHOWN_ENTRIES = 3
 # Off a terminal, lines are as long as they need to be.
 _UNLIMITED_WIDTH = 1_000_000
+# The rules table piped: wide enough for a long selector on one line; a table pads every line.
+_PIPED_TABLE_WIDTH = 160
 # Metadata in the order the outputs list it.
 _FIELD_ORDER = ["title", "url", "source", "published", "fetched", "language", "lead", "image", "rights"]
 
@@ -104,7 +106,7 @@ def print_rules(listing: list[dict[str, Any]], stream: TextIO) -> None:
         holds = "\n".join(_holding(key, value) for key, value in rule.items() if key not in ("origin", "hosts", "name"))
         cells = (_short_origin(rule["origin"]), " ".join(rule["hosts"]), rule.get("name", ""), holds)
         table.add_row(*map(Text, cells))  # selectors ([data-x]) and names are not rich markup
-    _console(stream).print(table)
+    _console(stream, width=_PIPED_TABLE_WIDTH).print(table)
 
 
 def _holding(key: str, value: Any) -> str:
@@ -122,13 +124,14 @@ def _short_origin(origin: str) -> str:
     return "~" + origin[len(home) :] if home not in ("", "/") and origin.startswith(home + os.sep) else origin
 
 
-def _console(stream: TextIO):
-    """A rich console: on a terminal, long lines wrap; elsewhere nothing is wrapped, cut or coloured."""
+def _console(stream: TextIO, width: int = _UNLIMITED_WIDTH):
+    """A rich console: on a terminal, long lines wrap; elsewhere nothing is cut or coloured, and
+    only a table (which pads every line to the width) is held to `width`."""
     from rich.console import Console
 
     if stream.isatty():
         return Console(file=stream)
-    return Console(file=stream, width=_UNLIMITED_WIDTH, soft_wrap=True, color_system=None)
+    return Console(file=stream, width=width, soft_wrap=True, color_system=None)
 
 
 def _plain(values: dict[str, Any]) -> dict[str, Any]:

@@ -124,11 +124,31 @@ def _glob_matches(relative: str, pattern: str) -> bool:
 
 
 def _match_parts(parts: list[str], pattern: list[str]) -> bool:
-    if not pattern:
-        return not parts
-    if pattern[0] == "**":
-        return any(_match_parts(parts[skip:], pattern[1:]) for skip in range(len(parts) + 1))
-    return bool(parts) and fnmatchcase(parts[0], pattern[0]) and _match_parts(parts[1:], pattern[1:])
+    """Path parts against pattern parts, "**" standing for any number of parts.
+
+    Matches the set of pattern positions reachable after each part, so
+    `**/**/…/x` against a deep path is linear, not exponential.
+    """
+    reachable = _after_stars({0}, pattern)
+    for part in parts:
+        reachable = _after_stars(
+            {at for at in reachable if at < len(pattern) and pattern[at] == "**"}
+            | {at + 1 for at in reachable if at < len(pattern) and pattern[at] != "**" and fnmatchcase(part, pattern[at])},
+            pattern,
+        )
+        if not reachable:
+            return False
+    return len(pattern) in reachable
+
+
+def _after_stars(positions: set[int], pattern: list[str]) -> set[int]:
+    """The positions, and those after any run of "**" at them (which may match no part)."""
+    reached = set(positions)
+    for at in sorted(positions):
+        while at < len(pattern) and pattern[at] == "**":
+            at += 1
+            reached.add(at)
+    return reached
 
 
 def _identity(path: str) -> tuple[int, int] | None:

@@ -16,6 +16,11 @@ from .batch import Outcome, Summary
 PROGRAM = "feedclean"
 
 
+class ListingFailed(Exception):
+    """The dry run's list could not be written to stdout (a closed pipe, a full disk): the run
+    stops, and the output folder is not to blame."""
+
+
 class Reporter:
     """Receives each input's outcome as the run goes, then the summary."""
 
@@ -55,7 +60,10 @@ class Reporter:
         if outcome.status == "failed":
             self._say(f"{PROGRAM}: error: {outcome.input}: {outcome.reason}", style="red")
         elif outcome.status == "would convert":
-            print(f"{outcome.reason}\t{outcome.input} -> {outcome.output}", file=self.out)
+            try:
+                print(f"{outcome.reason}\t{outcome.input} -> {outcome.output}", file=self.out)
+            except OSError as error:
+                raise ListingFailed from error
         elif outcome.status == "deferred" and not self.quiet:
             self._say(f"{PROGRAM}: note: {outcome.input}: {outcome.reason}")
         if not self.quiet:

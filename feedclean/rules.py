@@ -9,6 +9,7 @@ to an article's host into a compiled `SiteRules`, cached per host.
 from __future__ import annotations
 
 import re
+import stat
 import tomllib
 from dataclasses import dataclass, field
 from importlib import resources
@@ -53,6 +54,8 @@ _RULE_HEADER = re.compile(r"\s*\[\[\s*rule\s*\]\]")
 _HOST_NAME = re.compile(r"[^\W_](?:[\w-]*[^\W_])?(?:\.[^\W_](?:[\w-]*[^\W_])?)*")
 # An element for trying selectors on: some only fail when evaluated (an undeclared namespace prefix).
 _PROBE = etree.Element("p")
+# A rules file larger than this is a mistake (a log, a device), not rules.
+_MAX_RULES_BYTES = 1024 * 1024
 # Hosts whose merged rules are looked up without ranking the rules again.
 _HOSTS_REMEMBERED = 4096
 # Back-references (by number, by name or in a conditional) and global flags: a pattern with
@@ -307,11 +310,17 @@ class RuleSet:
 
 
 def load_rules_file(path: Path) -> list[Rule]:
-    """Read and check a user rules file; every problem raises `RulesError` naming the file."""
+    """Read and check a user rules file; every problem raises `RulesError` naming the file.
+    Only a regular file of reasonable size is read (--rules /dev/zero would never end)."""
     try:
+        status = path.stat()
+        if stat.S_ISDIR(status.st_mode):
+            raise RulesError(f"{path}: is a folder, not a rules file")
+        if not stat.S_ISREG(status.st_mode):
+            raise RulesError(f"{path}: not a regular file (a FIFO, device or socket)")
+        if status.st_size > _MAX_RULES_BYTES:
+            raise RulesError(f"{path}: {status.st_size:,} bytes; a rules file holds at most {_MAX_RULES_BYTES:,}")
         text = path.read_text(encoding="utf-8-sig")
-    except IsADirectoryError:
-        raise RulesError(f"{path}: is a folder, not a rules file") from None
     except OSError as error:
         raise RulesError(f"{path}: cannot read rules file: {error.strerror or error}") from None
     except UnicodeDecodeError:

@@ -20,6 +20,7 @@ import contextlib
 import fcntl
 import hashlib
 import itertools
+import json
 import os
 import re
 import shutil
@@ -49,6 +50,8 @@ _CACHE_KIB = 256
 _temp_names = itertools.count()
 # How a feed's items are named in its folder: the article id, and a content hash when two share it.
 _FEED_ITEM_NAME = re.compile(r"[0-9a-f]{16}(?:-[0-9a-f]{8})?(?:" + "|".join(map(re.escape, SUFFIXES.values())) + ")")
+# How a report feedclean wrote begins (see batch.Summary.as_dict, and an error report).
+_REPORT_STARTS = (b'{\n  "version"', b'{\n  "error"')
 _NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
 
 
@@ -143,6 +146,40 @@ def output_key(path: str, status: os.stat_result | None = None) -> tuple[int, in
         return None
     digest = hashlib.blake2b(repr(items).encode("utf-8", "surrogateescape"), digest_size=7).digest()
     return len(items), int.from_bytes(digest, "big")
+
+
+def write_report(path: Path, report: dict) -> str | None:
+    """Write a run's report as JSON, atomically, through a symlink to where it points; the
+    problem if it cannot be written or must not be, else None."""
+    target = os.path.realpath(path)
+    problem = report_problem(target)
+    if problem is not None:
+        return problem
+    try:
+        write_atomic(target, (json.dumps(report, ensure_ascii=False, indent=2) + "\n").encode("utf-8", "backslashreplace"))
+    except OSError as error:
+        return f"cannot write it: {error.strerror or error}"
+    return None
+
+
+def report_problem(path: Path | str) -> str | None:
+    """Why the file at `path` must not be replaced by a report, or None: a report replaces only
+    an earlier report or an empty file, never an input, an article or a device."""
+    try:
+        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return None
+    except OSError as error:
+        return f"cannot check it: {error.strerror or error}"
+    try:
+        if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+            return "not a regular file; not replaced"
+        start = os.read(descriptor, max(map(len, _REPORT_STARTS)))
+    finally:
+        os.close(descriptor)
+    if start and not start.startswith(_REPORT_STARTS):
+        return "holds a file that is not a feedclean report; not replaced (move it, or choose another --report)"
+    return None
 
 
 def sweep_temporary_files(root: Path) -> None:
@@ -251,7 +288,7 @@ class State:
             return None
         for mode in ("ro", "ro&immutable=1"):
             try:
-                connection = sqlite3.connect(f"file:{quote(os.fspath(self.path))}?mode={mode}", uri=True, timeout=_BUSY_SECONDS)
+                connection = sqlite3.connect(f"file:{quote(os.fsencode(self.path))}?mode={mode}", uri=True, timeout=_BUSY_SECONDS)
                 if self._is_sound(connection):
                     return connection
                 connection.close()

@@ -31,6 +31,7 @@ from batch_helpers import (
     IN_MOVED_FROM,
     IN_MOVED_TO,
     IN_Q_OVERFLOW,
+    REAL_DUMPS,
     SAMPLES,
     STATE_FILE,
     TEMP_SUFFIX,
@@ -825,3 +826,45 @@ def test_a_feed_beside_a_folder_of_its_name_is_converted_once(tmp_path):
     today.write_text(dump_text(load_samples()[0], 2), encoding="utf-8")
     result = convert(inputs, "-o", out, "--settle", "0")
     assert (summary_of(result)["converted"], summary_of(result)["unchanged"]) == (1, 1), result.stderr
+
+
+# --- stdout that cannot be written, and Ctrl-C outside a batch ------------------------------------------
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full")
+@pytest.mark.parametrize(
+    "arguments",
+    [["convert", SAMPLES / REAL_DUMPS[1]], ["rules"], ["explain", SAMPLES / REAL_DUMPS[1]]],
+    ids=["convert a file", "rules", "explain"],
+)
+def test_a_full_stdout_is_one_line_not_a_traceback(arguments):
+    with open("/dev/full", "w") as full:
+        command = [sys.executable, "-m", "feedclean", *map(str, arguments)]
+        result = subprocess.run(command, stdout=full, stderr=subprocess.PIPE, text=True, env=ENV, timeout=60)
+    assert result.returncode == 1
+    assert result.stderr.strip() == "feedclean: error: cannot write to stdout: No space left on device"
+
+
+def test_ctrl_c_while_reading_stdin_exits_130():
+    process = subprocess.Popen(
+        [*COMMAND], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV
+    )
+    _wait_until_reading_a_pipe(process.pid)  # started, and waiting for the dump that never comes
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=30)
+    assert process.returncode == 130
+    assert stderr.strip() == "feedclean: interrupted"
+
+
+def _wait_until_reading_a_pipe(pid: int) -> None:
+    """Until the process sleeps in a pipe read (Linux's /proc/PID/wchan says so); elsewhere, a while."""
+    wchan = Path(f"/proc/{pid}/wchan")
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if "pipe" in wchan.read_text():
+                return
+        except OSError:
+            break
+        time.sleep(0.05)
+    time.sleep(2)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 
 import pytest
@@ -167,3 +168,90 @@ def test_report_file(runner, dumps, tmp_path):
     summary = json.loads(report.read_text())
     assert summary["converted"] == 3 and summary["failed"] == 1
     assert summary["failures"][0]["input"].endswith("empty.txt")
+
+
+# --- found in a hunt for CLI mistakes: what --report may replace, odd option values ---------------------
+
+
+def _convert_with_report(runner, dumps, out, report, *extra):
+    return runner.invoke(main, ["convert", str(dumps), "-o", str(out), "-j", "1", "--report", str(report), *extra])
+
+
+def test_the_report_never_replaces_an_input_or_an_article(runner, dumps, tmp_path):
+    out = tmp_path / "out"
+    assert _convert_with_report(runner, dumps, out, tmp_path / "report.json").exit_code == 0
+    article = out / RFI.with_suffix(".md").name
+    before = article.read_bytes()
+    result = _convert_with_report(runner, dumps, out, article)
+    assert result.exit_code == 2 and "not a feedclean report; not replaced" in result.output
+    assert article.read_bytes() == before
+    result = _convert_with_report(runner, dumps, out, dumps / RFI.name)
+    assert result.exit_code == 2 and "inside the input folder" in result.output
+    assert (dumps / RFI.name).read_bytes() == RFI.read_bytes()
+
+
+def test_the_report_goes_through_a_symlink_and_never_replaces_a_fifo(runner, dumps, tmp_path):
+    real = tmp_path / "status" / "feedclean.json"
+    real.parent.mkdir()
+    link = tmp_path / "report.json"
+    link.symlink_to(real)
+    assert _convert_with_report(runner, dumps, tmp_path / "out", link).exit_code == 0
+    assert link.is_symlink() and json.loads(real.read_text())["converted"] == 3
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    result = _convert_with_report(runner, dumps, tmp_path / "out", fifo)
+    assert result.exit_code == 2 and "not a regular file" in result.output
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [["/no/such/dumps"], ["-j", "-1"], ["--timeout", "nan"], ["--bogus-option"]],
+    ids=["missing folder", "negative jobs", "nan timeout", "unknown option"],
+)
+def test_a_command_line_click_refuses_still_writes_the_report(runner, dumps, tmp_path, arguments):
+    report = tmp_path / "report.json"
+    report.write_text('{\n  "version": "the last good run"\n}\n')
+    paths = [] if arguments[0].startswith("/") else [str(dumps)]
+    result = runner.invoke(main, ["convert", *paths, *arguments, "-o", str(tmp_path / "out"), "--report", str(report)])
+    assert result.exit_code == 2
+    assert "error" in json.loads(report.read_text())
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [("--timeout", "nan"), ("--timeout", "inf"), ("--settle", "1e10"), ("--max-size", "1e30"), ("-o", ""), ("--report", " ")],
+)
+def test_values_no_run_could_use_are_usage_errors(runner, dumps, tmp_path, option, value, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # `-o ""` once meant the current folder
+    arguments = ["convert", str(dumps), option, value]
+    if option != "-o":
+        arguments += ["-o", str(tmp_path / "out")]
+    result = runner.invoke(main, arguments)
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_file_given_alone_and_inside_a_folder_converts_once(runner, dumps, tmp_path):
+    result = runner.invoke(main, ["convert", str(dumps), str(dumps / RFI.name), "-o", str(tmp_path / "out"), "-j", "2"])
+    assert result.exit_code == 0
+    assert "3 converted, 0 unchanged, 0 failed" in result.output
+
+
+def test_a_feed_item_never_replaces_a_file_feedclean_did_not_write(runner, tmp_path):
+    out = tmp_path / "out"
+    feed = SAMPLES / "feed_rss2.xml"
+    assert runner.invoke(main, ["convert", str(feed), "-o", str(out), "-j", "1"]).exit_code == 0
+    items = sorted((out / "feed_rss2").iterdir())
+    items[-1].write_text("my own notes\n")
+    for item in items[:-1]:
+        item.unlink()
+    result = runner.invoke(main, ["convert", str(feed), "-o", str(out), "-j", "1"])
+    assert result.exit_code == 1 and "was not written by feedclean; not overwritten" in result.output
+    assert items[-1].read_text() == "my own notes\n"
+    assert sorted((out / "feed_rss2").iterdir()) == [items[-1]], "a feed is written whole or not at all"
+
+
+def test_the_rules_table_piped_stays_narrow(runner):
+    result = runner.invoke(main, ["rules"])
+    assert result.exit_code == 0
+    assert max(len(line) for line in result.output.splitlines()) <= 160
