@@ -18,12 +18,13 @@ import stat
 import sys
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from concurrent.futures import CancelledError, Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field, replace
 from functools import cache
 from importlib import import_module, resources
+from itertools import chain
 from pathlib import Path
 
 from . import __version__
@@ -127,6 +128,10 @@ class _Task:
     max_bytes: int
     settle: float
     timeout: float
+
+
+# Inputs handed to a worker together, in input order: conversions and known outcomes.
+_Chunk = list[Outcome | _Task]
 
 
 class _Deferred(Exception):
@@ -350,17 +355,31 @@ def _reason_to_convert(
 
 
 def _dry_run_outcome(task: _Task) -> Outcome:
-    reason = task.reason
-    output = display_path(os.path.join(task.output_dir, task.output_rel))
-    if reason == "touched":
-        try:
-            data, _ = _read_stable(replace(task, settle=0.0))  # a dry run reads now; it never waits
-        except (OSError, _Deferred):
-            return Outcome(task.display, "would convert", "changed", output)
-        if _digest(data) == task.known.digest:
-            return Outcome(task.display, "unchanged", output=output)
-        reason = "changed"
-    return Outcome(task.display, "would convert", reason, output)
+    """What a run would do with the input, judged by reading it now: a dry run never waits out --settle."""
+    try:
+        data: bytes | None = _read_stable(replace(task, settle=0.0))[0]
+    except (OSError, _Deferred):
+        data = None
+    if task.reason == "touched" and data is not None and _digest(data) == task.known.digest:
+        return Outcome(task.display, "unchanged", output=_shown_output(task, task.known.output == task.folder_rel))
+    reason = "changed" if task.reason == "touched" else task.reason
+    return Outcome(task.display, "would convert", reason, _shown_output(task, data is not None and _is_feed(data)))
+
+
+def _shown_output(task: _Task, feed: bool) -> str:
+    """The output a dry run names: a feed's folder (its items' names are known only once converted), else the file."""
+    return display_path(os.path.join(task.output_dir, task.folder_rel if feed else task.output_rel))
+
+
+def _is_feed(data: bytes) -> bool:
+    from .feeds import looks_like_feed
+    from .read import decode_text
+
+    try:
+        text, _ = decode_text(data)
+    except InputError:
+        return False
+    return looks_like_feed(text)
 
 
 def _execute(items: Iterator[Outcome | _Task], options: Options, rules: RuleSet, lock_descriptor: int) -> Iterator[Outcome]:
@@ -369,17 +388,49 @@ def _execute(items: Iterator[Outcome | _Task], options: Options, rules: RuleSet,
         for item in items:
             yield item if isinstance(item, Outcome) else _convert(item, rules)
         return
-    workers = _Workers(options.jobs, rules, lock_descriptor, options.output_dir)
-    window: deque[tuple[tuple[Future, int] | None, list[Outcome | _Task]]] = deque()
+    chunks = _chunks(items)
+    head, jobs = yield from _size_pool(chunks, options.jobs)
+    pending = chain(head, chunks)
+    workers = _Workers(jobs, rules, lock_descriptor, options.output_dir)
+    window: deque[tuple[tuple[Future, int] | None, _Chunk]] = deque()
     try:
-        for chunk in _chunks(items):
-            window.append((workers.submit(chunk) if any(isinstance(item, _Task) for item in chunk) else None, chunk))
-            while len(window) > options.jobs * _WINDOW_PER_JOB:
+        for chunk in pending:
+            window.append((workers.submit(chunk) if _has_tasks(chunk) else None, chunk))
+            while len(window) > jobs * _WINDOW_PER_JOB:
                 yield from workers.resolve(*window.popleft())
         while window:
             yield from workers.resolve(*window.popleft())
     finally:
         workers.close()
+
+
+def _size_pool(chunks: Iterator[_Chunk], jobs: int) -> Generator[Outcome, None, tuple[list[_Chunk], int]]:
+    """Look ahead to start no more workers than there is work for.
+
+    A cron run that finds three new dumps should not fork a worker per CPU,
+    and `-j 1000` over nine files should not fork a thousand. Outcomes ahead
+    of the first conversion are yielded at once; then up to `jobs` chunks
+    with conversions are read ahead (fewer if the input ends first, or if a
+    long run of unchanged inputs would hold too many outcomes). Returns the
+    chunks read ahead and the number of workers they need: all of `jobs`
+    unless the input ended. One worker at least, so a crash in a C library
+    costs one input whatever the size of the run.
+    """
+    head: list[_Chunk] = []
+    busy = 0
+    for chunk in chunks:
+        if not head and not _has_tasks(chunk):
+            yield from (item for item in chunk if isinstance(item, Outcome))
+            continue
+        head.append(chunk)
+        busy += _has_tasks(chunk)
+        if busy >= jobs or len(head) > jobs * _WINDOW_PER_JOB:
+            return head, jobs
+    return head, max(busy, 1)
+
+
+def _has_tasks(chunk: _Chunk) -> bool:
+    return any(isinstance(item, _Task) for item in chunk)
 
 
 class _Workers:
@@ -404,7 +455,7 @@ class _Workers:
     def _new_pool(self, jobs: int) -> ProcessPoolExecutor:
         return ProcessPoolExecutor(jobs, mp_context=self._context, initializer=_init_worker, initargs=self._setup)
 
-    def submit(self, chunk: list[Outcome | _Task]) -> tuple[Future, int]:
+    def submit(self, chunk: _Chunk) -> tuple[Future, int]:
         import_module(f"{__package__}.pipeline")  # before the workers fork, so they share it
         try:
             return self._pool.submit(_convert_chunk, chunk), self._generation
@@ -412,7 +463,7 @@ class _Workers:
             self._replace_pool()
             return self._pool.submit(_convert_chunk, chunk), self._generation
 
-    def resolve(self, pending: tuple[Future, int] | None, chunk: list[Outcome | _Task]) -> list[Outcome]:
+    def resolve(self, pending: tuple[Future, int] | None, chunk: _Chunk) -> list[Outcome]:
         if pending is None:
             return chunk
         future, generation = pending
@@ -447,8 +498,8 @@ class _Workers:
             sweep_temporary_files(self._output_dir)
 
 
-def _chunks(items: Iterator[Outcome | _Task]) -> Iterator[list[Outcome | _Task]]:
-    chunk: list[Outcome | _Task] = []
+def _chunks(items: Iterator[Outcome | _Task]) -> Iterator[_Chunk]:
+    chunk: _Chunk = []
     tasks = 0
     for item in items:
         chunk.append(item)
@@ -491,7 +542,7 @@ def _die_with_parent(parent: int) -> None:
         os._exit(1)
 
 
-def _convert_chunk(chunk: list[Outcome | _Task]) -> list[Outcome]:
+def _convert_chunk(chunk: _Chunk) -> list[Outcome]:
     return [item if isinstance(item, Outcome) else _convert(item) for item in chunk]
 
 

@@ -257,7 +257,7 @@ def main() -> None:
     "--jobs",
     type=click.IntRange(min=0),
     default=0,
-    help="Worker processes; 0 (default) means one per CPU. Output is the same for any value.",
+    help="Most worker processes; 0 (default) means one per CPU. Output is the same for any value.",
 )
 @click.option("--force", is_flag=True, help="Convert every input again, even unchanged ones.")
 @click.option("--dedupe", is_flag=True, help="Keep one output per canonical URL (the latest fetch wins).")

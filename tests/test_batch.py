@@ -612,6 +612,25 @@ def test_dry_run_says_what_and_why_and_writes_nothing(small, tmp_path):
     assert (real["converted"], real["unchanged"]) == (2, SMALL - 1)
 
 
+def test_dry_run_names_a_feeds_folder_not_a_file(tmp_path):
+    """A feed's items go to OUT/<stem>/: the dry run says so, before the first run and after it."""
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    feed = inputs / "news.xml"
+    feed.write_bytes((SAMPLES / "feed_rss2.xml").read_bytes())
+    (inputs / "today.txt").write_text(dump_text(load_samples()[0], 1), encoding="utf-8")
+    out = tmp_path / "out"
+    expected = {f"{inputs / 'news.xml'} -> {out / 'news'}/", f"{inputs / 'today.txt'} -> {out / 'today.md'}"}
+
+    fresh = convert(inputs, "-o", out, "--dry-run")
+
+    assert {line.partition("\t")[2] for line in fresh.stdout.splitlines()} == expected
+    assert convert(inputs, "-o", out, "--settle", "0").returncode == 0
+    feed.write_bytes(feed.read_bytes().replace(b"</channel>", b"<!-- edited --></channel>"))
+    changed = convert(inputs, "-o", out, "--dry-run")
+    assert changed.stdout == f"changed\t{inputs / 'news.xml'} -> {out / 'news'}/\n"
+
+
 # --- an input the scraper is still writing ----------------------------------------------------
 
 

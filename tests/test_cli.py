@@ -10,6 +10,7 @@ import pytest
 from click.testing import CliRunner
 from conftest import SAMPLES, make_dump, split_front_matter
 
+import feedclean.batch
 from feedclean import __version__
 from feedclean.cli import main
 
@@ -255,3 +256,24 @@ def test_the_rules_table_piped_stays_narrow(runner):
     result = runner.invoke(main, ["rules"])
     assert result.exit_code == 0
     assert max(len(line) for line in result.output.splitlines()) <= 160
+
+
+@pytest.mark.parametrize(("count", "workers"), [(3, 1), (40, 3)], ids=["three-dumps", "forty-dumps"])
+def test_no_more_workers_start_than_there_is_work_for(runner, tmp_path, monkeypatch, count, workers):
+    """A cron run finding three new dumps forks one worker, not one per CPU; `-j 64` over forty forks three, not 64."""
+    started: list[int] = []
+
+    class CountingPool(feedclean.batch.ProcessPoolExecutor):
+        def __init__(self, max_workers, **options):
+            started.append(max_workers)
+            super().__init__(max_workers, **options)
+
+    monkeypatch.setattr(feedclean.batch, "ProcessPoolExecutor", CountingPool)
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for number in range(count):
+        (folder / f"{number}.txt").write_text(make_dump(f"<p>Article number {number}.</p>"), encoding="utf-8")
+    result = runner.invoke(main, ["convert", str(folder), "-o", str(tmp_path / "out"), "-j", "64", "--settle", "0"])
+    assert result.exit_code == 0, result.output
+    assert f"{count} converted" in result.output
+    assert started == [workers]
