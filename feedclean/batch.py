@@ -34,10 +34,11 @@ from .limits import (
     DEFAULT_SETTLE_SECONDS,
     DEFAULT_TIMEOUT_SECONDS,
     TimedOut,
+    over_size_limit,
     over_time_limit,
     within_time_limit,
 )
-from .paths import OUTPUT_STARTS, SUFFIXES, Found, discover, display_path, output_names
+from .paths import OUTPUT_STARTS, SUFFIXES, Found, discover, display_path, is_inside, output_names
 from .rules import BUILTIN, RuleSet
 from .write import Record, State, StateError, output_key, output_lock, read_at_most, sweep_temporary_files, write_atomic
 
@@ -278,8 +279,7 @@ def _plan_one(
     if not stat.S_ISREG(status.st_mode):
         return Outcome(display, "failed", "not a regular file (a folder, FIFO, device or socket)")
     if status.st_size > options.max_bytes:
-        limit = f"over the {options.max_bytes:,}-byte limit (raise it with --max-size)"
-        return Outcome(display, "failed", f"file is {status.st_size:,} bytes, {limit}")
+        return Outcome(display, "failed", over_size_limit(options.max_bytes, status.st_size))
     output_status = _stat_or_none(output)
     if output_status is not None and (output_status.st_dev, output_status.st_ino) == (status.st_dev, status.st_ino):
         return Outcome(
@@ -623,7 +623,7 @@ def _unwritable(paths: list[str], task: _Task, feed: bool) -> str | None:
 def _inside(output_dir: str, folder: str) -> bool:
     """Whether `folder` really is inside `output_dir`, symlinks followed. An output's own name
     needs no check: the rename that writes it replaces a symlink, it never follows one."""
-    return (os.path.realpath(folder) + os.sep).startswith(os.path.realpath(output_dir) + os.sep)
+    return is_inside(folder, output_dir)
 
 
 def _outputs(task: _Task, articles: list[Article]) -> list[tuple[str, str]]:

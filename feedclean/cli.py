@@ -20,10 +20,11 @@ from .limits import (
     DEFAULT_SETTLE_SECONDS,
     DEFAULT_TIMEOUT_SECONDS,
     TimedOut,
+    over_size_limit,
     over_time_limit,
     within_time_limit,
 )
-from .paths import FORMATS, display_path
+from .paths import FORMATS, display_path, is_inside
 from .rules import BUILTIN, RulesError, RuleSet
 from .write import LockBusy, StateError, report_problem, write_report
 
@@ -327,7 +328,7 @@ def convert(
     for path in paths:
         if path.is_dir() and output_dir.exists() and os.path.samefile(path, output_dir):
             _refuse(report_file, f"the output folder {output_dir} is the input folder {path}; choose another -o")
-        if report_file is not None and path.is_dir() and _is_inside(report_file, path):
+        if report_file is not None and path.is_dir() and is_inside(report_file, path):
             raise click.UsageError(f"the report {report_file} is inside the input folder {path}, so it would be an input")
     if report_file is not None and (problem := report_problem(report_file)):
         raise click.UsageError(f"the report {report_file}: {problem}")
@@ -374,10 +375,6 @@ def convert(
         sys.exit(EXIT_FAILED)
 
 
-def _is_inside(path: Path, folder: Path) -> bool:
-    return (os.path.realpath(path) + os.sep).startswith(os.path.realpath(folder) + os.sep)
-
-
 def _stop_run(reporter: Reporter, report_file: Path | None, problem: str) -> NoReturn:
     reporter.stop()
     _write_report(report_file, {"error": problem})
@@ -405,16 +402,16 @@ def _read_one(path: Path, name: str, max_size: int) -> bytes:
         if not stat.S_ISREG(status.st_mode):
             _fail(name, "not a regular file (a FIFO, device or socket)")
         if status.st_size > max_size:
-            _fail(name, f"file is {status.st_size:,} bytes, over the {max_size:,}-byte limit (raise it with --max-size)")
+            _fail(name, over_size_limit(max_size, status.st_size))
         with path.open("rb") as handle:
-            return _read_limited(handle, max_size)
+            return _read_limited(handle, max_size, name)
     except OSError as error:
         _fail(name, f"cannot read: {error.strerror or error}")
 
 
-def _read_limited(handle: BinaryIO, limit: int) -> bytes:
-    """Up to `limit` + 1 bytes (one more tells the input is over the limit), a chunk at a time,
-    so a limit of gigabytes allocates nothing up front."""
+def _read_limited(handle: BinaryIO, limit: int, name: str) -> bytes:
+    """All of an input, a chunk at a time (a limit of gigabytes allocates nothing up front);
+    one byte more than `limit` fails it, with no need to read the rest."""
     chunks = []
     size = 0
     while size <= limit:
@@ -423,13 +420,15 @@ def _read_limited(handle: BinaryIO, limit: int) -> bytes:
             break
         chunks.append(chunk)
         size += len(chunk)
+    if size > limit:
+        _fail(name, over_size_limit(limit))
     return b"".join(chunks)
 
 
 def _stdin_bytes(max_size: int) -> bytes:
     if sys.stdin is None or sys.stdin.isatty():
         raise click.UsageError("no input: give files or folders to convert, or pipe a dump into stdin")
-    return _read_limited(sys.stdin.buffer, max_size)
+    return _read_limited(sys.stdin.buffer, max_size, "<stdin>")
 
 
 def _convert_stdin(output_dir: Path | None, output_format: str, rules: RuleSet, max_size: int, timeout: float) -> None:
@@ -442,8 +441,6 @@ def _convert_to_stdout(data: bytes, name: str, output_format: str, rules: RuleSe
     """One input's articles on stdout (a feed's as a JSON array, or Markdown files one after another)."""
     from .pipeline import process_all, render_all
 
-    if len(data) > max_size:
-        _fail(name, f"more than {max_size:,} bytes, over the limit (raise it with --max-size)")
     articles = _guarded(name, timeout, process_all, data, name, rules=rules, max_bytes=max_size)
     text = _guarded(name, timeout, render_all, articles, output_format)
     for warning in (warning for article in articles for warning in article.warnings):
@@ -547,8 +544,6 @@ def explain(file, as_json, max_size, timeout, rule_files, no_user_rules) -> None
     ruleset = load_rules(rule_files, not no_user_rules)
     name = "<stdin>" if str(file) == "-" else display_path(str(file))
     data = _stdin_bytes(max_size) if name == "<stdin>" else _read_one(file, name, max_size)
-    if len(data) > max_size:
-        _fail(name, f"more than {max_size:,} bytes, over the limit (raise it with --max-size)")
     report = _guarded(name, timeout, explain_dump, data, name, ruleset, max_size)
     with _to_stdout():
         if as_json:

@@ -26,6 +26,13 @@ class TimedOut(Exception):
     """The conversion of one input took longer than the time limit."""
 
 
+def over_size_limit(limit: int, size: int | None = None) -> str:
+    """What to tell the user of an input over --max-size; `size` None when only so much was read (stdin)."""
+    if size is None:
+        return f"more than {limit:,} bytes, over the limit (raise it with --max-size)"
+    return f"file is {size:,} bytes, over the {limit:,}-byte limit (raise it with --max-size)"
+
+
 def over_time_limit(seconds: float) -> str:
     """What to tell the user: the usual culprit is a user rule's regex, so say where to look."""
     return f"took longer than {seconds:g} s to convert (raise the limit with --timeout; check user rules' regexes)"

@@ -151,6 +151,11 @@ def _after_stars(positions: set[int], pattern: list[str]) -> set[int]:
     return reached
 
 
+def is_inside(path: str | Path, folder: str | Path) -> bool:
+    """Whether `path` is `folder` or lies under it, symlinks followed."""
+    return (os.path.realpath(path) + os.sep).startswith(os.path.realpath(folder) + os.sep)
+
+
 def _identity(path: str) -> tuple[int, int] | None:
     try:
         status = os.stat(path)

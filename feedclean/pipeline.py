@@ -15,7 +15,7 @@ from .article import Article, InputError, Trace
 from .clean import clean
 from .extract import article_url, extract
 from .feeds import looks_like_feed, read_feed
-from .limits import DEFAULT_MAX_BYTES
+from .limits import DEFAULT_MAX_BYTES, over_size_limit
 from .parse import parse
 from .paths import FORMATS
 from .read import decode_text, split_dump
@@ -29,7 +29,7 @@ def process_all(
 ) -> list[Article]:
     """Every article in one input (one for a dump, one per item for a feed); InputError if none."""
     if len(data) > max_bytes:
-        raise InputError(f"file is {len(data):,} bytes, over the {max_bytes:,}-byte limit (raise it with --max-size)")
+        raise InputError(over_size_limit(max_bytes, len(data)))
     text, encoding = decode_text(data)
     articles = read_feed(text, name, encoding) if looks_like_feed(text) else [split_dump(text, encoding, name)]
     for article in articles:
