@@ -55,7 +55,8 @@ class Article:
     """One article on its way through the pipeline.
 
     read:    title, url, fetched, html, encoding, name (a feed item: also published, from_feed,
-             and base, the xml:base its relative links are relative to)
+             base, the xml:base its relative links are relative to, and aliases, other
+             addresses of the item such as FeedBurner's redirect when its origLink is the url)
     parse:   tree, page_meta (what a whole page, or a feed's channel, says about itself)
     extract: canonical_url, source, published, language, lead, images, rights, id
     render reads all of it; the cleaned `tree` is the body.
@@ -79,5 +80,6 @@ class Article:
     rights: str | None = None
     id: str = ""
     from_feed: bool = False
+    aliases: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     trace: Trace | None = None

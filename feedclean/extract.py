@@ -17,9 +17,9 @@ from .article import Article, Image, Source, Trace
 from .dates import isoformat, parse_date_line, parse_iso
 from .lang import detect_language
 from .read import clean_text, plain_title
-from .rules import SelectorSet, SiteRules
+from .rules import RuleSet, SelectorSet, SiteRules
 from .tree import leaf_blocks, raw_text, remove, text_of
-from .urls import absolutize, canonical_url, host_of, tidy_url
+from .urls import absolutize, canonical_url, host_of, tidy_url, unwrap_proxy_url
 
 # How far into the body (or from its end) a date line may sit, and from the end a copyright notice.
 _DATE_LINE_BLOCKS = 3
@@ -35,8 +35,9 @@ _PAGE_TIME_KEYS = ("article:published_time", "og:published_time", "datepublished
 _PAGE_URL_KEYS = ("canonical", "og:url")
 
 
-def article_url(article: Article) -> str | None:
-    """The article's own URL: the dump header's, else what a whole page declares."""
+def article_url(article: Article, rules: RuleSet) -> str | None:
+    """The article's own URL: the dump header's, else what a whole page declares; a redirect
+    wrapper around it (google.com/url?url=…) unwrapped, the wrapper kept as an alias."""
     meta = article.page_meta
     own = "feed item" if article.from_feed else "dump header"
     for source, candidate in ((own, article.url), *((f"page {key}", meta.get(key)) for key in _PAGE_URL_KEYS)):
@@ -47,8 +48,17 @@ def article_url(article: Article) -> str | None:
             url = absolutize(url, article.url)
         if url.startswith(("http://", "https://")):
             _found(article.trace, "url", url, source)
-            return url
+            return _unwrapped_article_url(article, url, rules)
     return None
+
+
+def _unwrapped_article_url(article: Article, url: str, rules: RuleSet) -> str:
+    unwrapped = unwrap_proxy_url(url, rules.for_host(host_of(url)).wrappers)
+    if unwrapped == url or not unwrapped.startswith(("http://", "https://")):
+        return url
+    article.aliases.append(url)
+    _found(article.trace, "url", unwrapped, f"unwrapped from the redirect {url}")
+    return unwrapped
 
 
 def extract(article: Article, site: SiteRules) -> None:
@@ -74,7 +84,7 @@ def extract(article: Article, site: SiteRules) -> None:
         article.warnings.append("nothing is left of the body after cleaning (did it hold only junk?)")
     article.language = _language(article, text)
     if article.url:
-        article.canonical_url = canonical_url(article.url, site.tracking_params, site.tracking_prefixes)
+        article.canonical_url = canonical_url(article.url, site.tracking)
         if article.canonical_url != article.url:
             _found(article.trace, "url", article.canonical_url, "canonical form: tracking parameters and fragment dropped")
         article.source = _source(article, site)

@@ -9,6 +9,7 @@ input alike. Imported only when an input looks like a feed.
 from __future__ import annotations
 
 import html
+import io
 import re
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -74,10 +75,11 @@ def read_feed(text: str, name: str, encoding: str) -> list[Article]:
     """One Article per feed item, with title, link, dates and the fullest content the item has."""
     import feedparser
 
-    # Bytes, never a str (which feedparser may take for a URL), with the charset we decoded.
+    # A stream, never a str or bytes: feedparser takes either for a URL or a file name to open
+    # ("<rss>/../private.xml" would read a file beside the working directory).
     try:
         parsed = feedparser.parse(
-            _CHARACTER_REFERENCE.sub(_valid_reference, text).encode("utf-8"),
+            io.BytesIO(_CHARACTER_REFERENCE.sub(_valid_reference, text).encode("utf-8")),
             response_headers={"content-type": "application/xml; charset=utf-8"},
             sanitize_html=False,
             resolve_relative_uris=False,
@@ -92,13 +94,15 @@ def read_feed(text: str, name: str, encoding: str) -> list[Article]:
         if value and value.strip()
     }
     articles = []
+    rss = parsed.get("version", "").startswith("rss")
     for number, entry in enumerate(parsed.entries, 1):
-        body, base = _content(entry)
+        body, base = _content(entry, rss)
         if not body.strip():
             continue
         article = Article(name=f"{name} (item {number})", html=body, encoding=encoding)
         article.title = plain_title(entry.get("title", "")) or None
-        article.url = (entry.get("link") or "").strip() or None
+        article.url = _entry_link(entry)
+        article.aliases = [link for link in (entry.get("link"),) if link and link.strip() != article.url]
         article.base = base if base.startswith(("http://", "https://")) else None
         article.published = _entry_time(entry)
         article.page_meta = dict(channel)
@@ -109,10 +113,29 @@ def read_feed(text: str, name: str, encoding: str) -> list[Article]:
     return articles
 
 
-def _content(entry) -> tuple[str, str]:
+def _entry_link(entry) -> str | None:
+    """The item's own address: FeedBurner's origLink (the publisher's URL) over the feedproxy
+    redirect that FeedBurner puts in <link>."""
+    for key in ("feedburner_origlink", "link"):
+        link = (entry.get(key) or "").strip()
+        if link:
+            return link
+    return None
+
+
+def _content(entry, rss: bool) -> tuple[str, str]:
     """Full content over a summary (plain text escaped into paragraphs), and the base URL
-    (xml:base) its relative links are relative to."""
-    candidates = [(c.get("value", ""), c.get("type", ""), c.get("base") or "") for c in entry.get("content", [])]
+    (xml:base) its relative links are relative to.
+
+    In RSS the full content is HTML (content:encoded); a plain-text "content" there is a
+    second description that feedparser files as content, most often media:description, a
+    photo's caption, which must not replace the item's own description.
+    """
+    candidates = [
+        (c.get("value", ""), c.get("type", ""), c.get("base") or "")
+        for c in entry.get("content", [])
+        if not (rss and c.get("type") == "text/plain")
+    ]
     candidates.sort(key=lambda item: len(item[0]), reverse=True)
     summary = entry.get("summary_detail") or {}
     candidates.append((entry.get("summary", ""), summary.get("type", "text/html"), summary.get("base") or ""))

@@ -39,13 +39,12 @@ _HEAD_ONLY = frozenset(("title", "meta", "link", "base", "style", "script", "nos
 # holds the first and last characters of that choice.
 _MAX_ARTICLE_GROWTH = 1.5
 _EDGE_CHARS = 60
-_PAGE_PREFIXES = ("<!doctype", "<html", "<?xml")
 
 
 def parse(article: Article) -> None:
     """Give `article` its tree (the <body> element) and, for whole pages, the page's metadata."""
     root = _parse_html(article.html)
-    if _is_whole_page(root, article.html):
+    if _is_whole_page(root):
         article.page_meta = page_metadata(root)
         if article.trace is not None:
             _trace_page_chrome(article.trace, root)
@@ -144,11 +143,22 @@ class _FlatteningBuilder(HTMLParser):
             current.text = (current.text or "") + data
 
 
-def _is_whole_page(root: etree._Element, html: str) -> bool:
-    if html[:256].lstrip()[:20].lower().startswith(_PAGE_PREFIXES):
-        return True
+def _is_whole_page(root: etree._Element) -> bool:
+    """Whether the body is a web page (navigation, sidebars, a footer around the article)
+    rather than a feed's fragment: a page says what it is in its <head> (a title, named
+    metadata, a canonical link). Some feeds wrap every item in an empty
+    <html><head></head><body>; that wrapper alone does not make a page, and a fragment
+    never goes through readability, which would drop its sections and images."""
     head = root[0] if len(root) else None
-    return head is not None and head.tag == "head" and head.find("title") is not None
+    if head is not None and head.tag == "head":
+        for element in head.iter("title", "meta", "link"):
+            if element.tag == "title" and (element.text or "").strip():
+                return True
+            if element.tag == "meta" and (element.get("property") or element.get("name")) and element.get("content"):
+                return True
+            if element.tag == "link" and "canonical" in (element.get("rel") or "").lower().split():
+                return True
+    return False
 
 
 def page_metadata(root: etree._Element) -> dict[str, str]:

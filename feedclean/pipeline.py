@@ -51,7 +51,7 @@ def _run_stages(article: Article, rules: RuleSet, trace: bool) -> None:
     if trace:
         article.trace = Trace()
     parse(article)
-    article.url = article_url(article)
+    article.url = article_url(article, rules)
     site = rules.for_host(host_of(article.url) if article.url else "")
     clean(article, site)
     extract(article, site)

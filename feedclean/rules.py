@@ -23,7 +23,7 @@ from cssselect.parser import Class, Element
 from lxml import etree
 
 from .dates import DateFormat, date_format_problem
-from .urls import PatternTable
+from .urls import PatternTable, QueryFilter, Wrappers
 
 BUILTIN_ORIGIN = "built-in"
 
@@ -43,6 +43,8 @@ _LIST_KEYS = (
 # What a rewrite_links replacement may name besides its groups (see README, "Rules").
 REWRITE_FIELDS = ("article_path_1", "article_lang")
 _TABLE_LIST_KEYS = {"unwrap": ("host", "param"), "rewrite_links": ("pattern", "replace")}
+# Fields an entry of a table list may have besides the required ones.
+_OPTIONAL_FIELDS = {"unwrap": ("path",), "rewrite_links": ()}
 _SCALAR_KEYS = ("name", "timezone")
 KNOWN_KEYS = frozenset(("hosts", *_LIST_KEYS, *_TABLE_LIST_KEYS, *_SCALAR_KEYS))
 _REGEX_KEYS = ("strip_text", "rights")
@@ -112,9 +114,7 @@ class SiteRules:
         self.name: str | None = scalars.get("name")
         self.timezone: ZoneInfo | None = ZoneInfo(scalars["timezone"]) if "timezone" in scalars else None
         self.date_formats = tuple(DateFormat(item, origin) for item, origin in merged["date_format"])
-        self.proxies: dict[str, str] = {}
-        for item, _ in merged["unwrap"]:
-            self.proxies.setdefault(item["host"], item["param"])
+        self.wrappers = Wrappers([(item["host"], item.get("path", ""), item["param"]) for item, _ in merged["unwrap"]])
         self.rewrites = [
             Rewrite(re.compile(item["pattern"]), _to_template(item["replace"]), origin)
             for item, origin in merged["rewrite_links"]
@@ -128,9 +128,7 @@ class SiteRules:
         self.strip_text = _TextRules(merged["strip_text"])
         self.rights = _TextRules(merged["rights"])
         self.widget_markers = frozenset(item.lower() for item, _ in merged["widget_markers"])
-        names = [item.lower() for item, _ in merged["tracking_params"]]
-        self.tracking_params = frozenset(n for n in names if not n.endswith("*"))
-        self.tracking_prefixes = tuple(n[:-1] for n in names if n.endswith("*"))
+        self.tracking = QueryFilter([item for item, _ in merged["tracking_params"]])
         for key, items in merged.items():
             for item, origin in items:
                 self._origins.setdefault((key, _item_name(key, item)), origin)
@@ -469,14 +467,13 @@ def _item_problem(key: str, item: str) -> str | None:
 
 
 def _check_table_item(key: str, item: Any, fields: tuple[str, str], fail: Any) -> dict[str, str]:
-    well_formed = isinstance(item, dict) and set(item) == set(fields) and all(isinstance(v, str) for v in item.values())
-    if not well_formed or not item[fields[0]]:
-        raise fail(f"each entry of {key!r} must be a table with exactly {' and '.join(fields)} (strings)", key)
+    allowed = {*fields, *_OPTIONAL_FIELDS[key]}
+    well_formed = isinstance(item, dict) and set(fields) <= set(item) <= allowed
+    if not well_formed or not all(isinstance(value, str) for value in item.values()) or not item[fields[0]]:
+        optional = "".join(f" (and optionally {name})" for name in _OPTIONAL_FIELDS[key])
+        raise fail(f"each entry of {key!r} must be a table with {' and '.join(fields)}{optional} (strings)", key)
     if key == "unwrap":
-        host = normalize_host(item["host"])
-        if host is None or not item["param"]:
-            raise fail(f"'unwrap' needs a proxy host name and a query parameter, not {item['host']!r} and {item['param']!r}", key)
-        return {"host": host, "param": item["param"]}
+        return _check_unwrap(item, fail)
     try:
         regex = re.compile(item["pattern"])
     except re.error as error:
@@ -485,6 +482,23 @@ def _check_table_item(key: str, item: Any, fields: tuple[str, str], fail: Any) -
     if groups and max(groups) > regex.groups:
         raise fail(f"'rewrite_links' replacement {item['replace']!r} refers to a group the pattern lacks", key, item["replace"])
     return dict(item)
+
+
+def _check_unwrap(item: dict[str, str], fail: Any) -> dict[str, str]:
+    """A wrapper's host ("*" only with a path, so not every link with that parameter is taken
+    for a wrapper), its optional path prefix, and the parameter holding the real URL."""
+    path = item.get("path", "")
+    host = "*" if item["host"].strip() == "*" else normalize_host(item["host"])
+    if host is None or not item["param"]:
+        raise fail(f"'unwrap' needs a host name and a query parameter, not {item['host']!r} and {item['param']!r}", "unwrap")
+    if path and not path.startswith("/"):
+        raise fail(f"'unwrap' path {path!r} must start with /", "unwrap")
+    if host == "*" and not path:
+        raise fail('\'unwrap\' with host "*" needs a path (such as "/tools/r.html")', "unwrap")
+    checked = {"host": host, "param": item["param"]}
+    if path:
+        checked["path"] = path
+    return checked
 
 
 def _load_builtin() -> RuleSet:

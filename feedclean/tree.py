@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from lxml import etree
 
@@ -97,6 +98,13 @@ def excerpt(element: etree._Element, limit: int = 60) -> str:
     if text:
         return f"{label} {text[:limit]}{'…' if len(text) > limit else ''}"
     return label
+
+
+def note(trace: Any, what: str, detail: str | etree._Element, rule: str) -> None:
+    """Record a removal for `feedclean explain` (a no-op when not explaining); an element's
+    excerpt is only made when explaining."""
+    if trace is not None:
+        trace.remove(what, detail if isinstance(detail, str) else excerpt(detail), rule)
 
 
 def remove(element: etree._Element) -> None:

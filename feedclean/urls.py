@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from urllib.parse import unquote, urljoin
 
 # Schemes a link in the output may use; anything else (javascript:, vbscript:,
@@ -101,46 +101,92 @@ def _with_slashes(url: str) -> str:
     return url if "//" in url[:12] else "//" + url
 
 
-def unwrap_proxy_url(url: str, proxies: Mapping[str, str]) -> str:
-    """Return the original URL an image proxy wraps, or `url` itself.
+class Wrappers:
+    """URLs that wrap another in a query parameter: image proxies (images.weserv.nl/?url=…)
+    and redirectors (google.com/url?url=…, a site's /tools/r.html?url=…).
+
+    Each entry is a host ("*" for any host, then a path is required), an optional path
+    prefix, and the parameter holding the real URL; looked up by host, so a URL costs one
+    dictionary probe per label of its host.
+    """
+
+    __slots__ = ("_any_host", "_by_host")
+
+    def __init__(self, entries: list[tuple[str, str, str]]) -> None:
+        self._by_host: dict[str, list[tuple[str, str]]] = {}
+        self._any_host: list[tuple[str, str]] = []
+        for host, path, param in entries:
+            if host == "*":
+                self._any_host.append((path, param))
+            else:
+                self._by_host.setdefault(host.lower().removeprefix("www."), []).append((path, param))
+
+    def __bool__(self) -> bool:
+        return bool(self._by_host or self._any_host)
+
+    def entry_for(self, url: str) -> tuple[str, str] | None:
+        """The (host as written in the rules, parameter) that wraps `url`, or None."""
+        match = _HOST_PATH.match(_with_slashes(url))
+        if match is None:
+            return None
+        host, path, query = match.group(1).lower().removeprefix("www."), match.group(2), match.group(3) or ""
+        for prefix, param in self._by_host.get(host, ()):
+            if path.startswith(prefix) and _query_value(query, param):
+                return host, param
+        for prefix, param in self._any_host:
+            if path.startswith(prefix) and _query_value(query, param):
+                return "*", param
+        return None
+
+    def inner(self, url: str) -> str | None:
+        """The URL that `url` wraps, or None when it wraps nothing."""
+        match = _HOST_PATH.match(_with_slashes(url))
+        if match is None:
+            return None
+        host, path, query = match.group(1).lower().removeprefix("www."), match.group(2), match.group(3) or ""
+        for prefix, param in (*self._by_host.get(host, ()), *self._any_host):
+            if path.startswith(prefix) and (value := _query_value(query, param).strip()):
+                return _wrapped_target(value, url)
+        return None
+
+
+def _wrapped_target(inner: str, wrapper: str) -> str | None:
+    """The absolute URL a wrapper's parameter names: percent-encoded (sometimes twice), without a
+    scheme (taken as https), with weserv's old "ssl:" prefix for https, or a path on the
+    wrapper's own site (/china/2015…)."""
+    while "%" in inner[:12] and url_scheme(inner) is None and not inner.startswith("/"):
+        decoded = unquote(inner)
+        if decoded == inner:
+            break
+        inner = decoded
+    if inner.lower().startswith("ssl:"):
+        inner = inner[4:].lstrip("/")
+        return "https://" + inner if inner else None
+    if inner.startswith("//"):
+        return "https:" + inner
+    if inner.startswith("/"):
+        return absolutize(inner, wrapper) if wrapper.startswith(("http://", "https://")) else None
+    if url_scheme(inner) is None:
+        return "https://" + inner
+    return inner
+
+
+def unwrap_proxy_url(url: str, wrappers: Wrappers) -> str:
+    """Return the original URL a proxy or redirector wraps, or `url` itself.
 
     Handles what feed proxies produce for images.weserv.nl and its kin: the
     real URL with or without a scheme, with weserv's old "ssl:" prefix for
     https, percent-encoded (sometimes twice), among sizing parameters, and
     proxies nested in proxies. A scheme-less original is taken as https.
     """
+    if not wrappers:
+        return url
     for _ in range(_PROXY_UNWRAP_DEPTH):
-        inner = _proxied_url(url, proxies)
+        inner = wrappers.inner(url)
         if inner is None:
             return url
         url = inner
     return url
-
-
-def _proxied_url(url: str, proxies: Mapping[str, str]) -> str | None:
-    match = _HOST_PATH.match(_with_slashes(url))
-    if match is None:
-        return None
-    param = proxies.get(match.group(1).lower().removeprefix("www."))
-    if param is None:
-        return None
-    inner = _query_value(match.group(3) or "", param).strip()
-    while "%" in inner[:12] and url_scheme(inner) is None and not inner.startswith("//"):
-        decoded = unquote(inner)
-        if decoded == inner:
-            break
-        inner = decoded
-    if not inner:
-        return None
-    if inner.lower().startswith("ssl:"):
-        inner = inner[4:].lstrip("/")
-        return "https://" + inner if inner else None
-    if inner.startswith("//"):
-        return "https:" + inner
-    scheme = url_scheme(inner)
-    if scheme is None:
-        return "https://" + inner.lstrip("/")
-    return inner
 
 
 def _query_value(query: str, name: str) -> str:
@@ -158,7 +204,62 @@ def _query_items(query: str) -> Iterator[tuple[str, str]]:
         yield unquote(key.replace("+", " ")), value
 
 
-def canonical_url(url: str, tracking: frozenset[str], tracking_prefixes: tuple[str, ...]) -> str:
+class QueryFilter:
+    """Query parameters that only track where a reader came from (utm_source, ref=rss …).
+
+    An entry is a name ("fbclid"), a family ("utm_*"), or a name with the value that
+    makes it tracking ("ref=rss", "source=rss*"), for parameters that carry meaning
+    on other links. Names and values compare case-insensitively.
+    """
+
+    __slots__ = ("_names", "_prefixes", "_valued")
+
+    def __init__(self, entries: list[str] | tuple[str, ...]) -> None:
+        names, prefixes, valued = set(), [], []
+        for entry in entries:
+            name, equals, value = entry.lower().partition("=")
+            if equals:
+                valued.append((name, value))
+            elif name.endswith("*"):
+                prefixes.append(name[:-1])
+            else:
+                names.add(name)
+        self._names = frozenset(names)
+        self._prefixes = tuple(prefixes)
+        self._valued = tuple(valued)
+
+    def __bool__(self) -> bool:
+        return bool(self._names or self._prefixes or self._valued)
+
+    def is_tracking(self, piece: str) -> bool:
+        """Whether one `name=value` piece of a query string tracks."""
+        name, _, value = piece.partition("=")
+        name = unquote(name).lower()
+        if name in self._names or name.startswith(self._prefixes):
+            return True
+        if self._valued:
+            value = unquote(value.replace("+", " ")).lower()
+            for tracked, wanted in self._valued:
+                if name == tracked and (value.startswith(wanted[:-1]) if wanted.endswith("*") else value == wanted):
+                    return True
+        return False
+
+
+def drop_tracking(url: str, tracking: QueryFilter) -> str:
+    """`url` without its tracking parameters; the rest (other parameters, fragment) byte for byte."""
+    query_start = url.find("?")
+    if query_start == -1 or not tracking:
+        return url
+    fragment_start = url.find("#", query_start)
+    end = len(url) if fragment_start == -1 else fragment_start
+    pieces = url[query_start + 1 : end].split("&")
+    kept = [piece for piece in pieces if piece and not tracking.is_tracking(piece)]
+    if len(kept) == len(pieces):
+        return url
+    return url[:query_start] + ("?" + "&".join(kept) if kept else "") + url[end:]
+
+
+def canonical_url(url: str, tracking: QueryFilter) -> str:
     """The article URL without tracking parameters or fragment, other parameters untouched.
 
     The query is filtered piece by piece rather than re-encoded, so whatever
@@ -170,11 +271,7 @@ def canonical_url(url: str, tracking: frozenset[str], tracking_prefixes: tuple[s
     scheme, netloc, path, query = match.group(1).lower(), match.group(2), match.group(3), match.group(4) or ""
     if ("[" in netloc) != ("]" in netloc):
         return url
-    kept = [
-        piece
-        for piece in query.split("&")
-        if piece and not _is_tracking(unquote(piece.partition("=")[0]).lower(), tracking, tracking_prefixes)
-    ]
+    kept = [piece for piece in query.split("&") if piece and not tracking.is_tracking(piece)]
     if "@" not in netloc:
         netloc = netloc.lower()
     if netloc.endswith(":443") and scheme == "https":
@@ -185,10 +282,6 @@ def canonical_url(url: str, tracking: frozenset[str], tracking_prefixes: tuple[s
     if kept:
         canonical += "?" + "&".join(kept)
     return percent_encode_unsafe(canonical)
-
-
-def _is_tracking(name: str, tracking: frozenset[str], prefixes: tuple[str, ...]) -> bool:
-    return name in tracking or name.startswith(prefixes)
 
 
 class PatternTable:

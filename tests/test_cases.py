@@ -89,6 +89,20 @@ def test_markdown(case):
     _check({"body": f"<p>Lead-in paragraph.</p>{case['html']}"}, {"body": f"Lead-in paragraph.\n\n{case['body']}"})
 
 
+@pytest.mark.parametrize("case", _cases("feeds.yaml"))
+def test_feed_items(case):
+    articles = json.loads(feedclean.convert_bytes(case["feed"].encode(), "json"))
+    assert len(articles) == len(case["items"])
+    for article, expect in zip(articles, case["items"], strict=True):
+        everything = json.dumps(article, ensure_ascii=False)
+        for fragment in expect.get("contains", []):
+            assert fragment in article["markdown"], f"missing {fragment!r}"
+        for fragment in expect.get("absent", []):
+            assert fragment.lower() not in everything.lower(), f"still there: {fragment!r}"
+        for key, value in expect.get("meta", {}).items():
+            assert article.get(key, _MISSING) == value, f"{key}: {article.get(key, _MISSING)!r} != {value!r}"
+
+
 @pytest.mark.parametrize("case", _cases("proxies.yaml"))
 def test_proxy_urls_are_unwrapped(case):
     html = case.get("html") or f'<img src="{case["src"]}">'

@@ -75,7 +75,7 @@ def test_default_user_file_is_read_and_can_be_ignored(runner, tmp_path):
         ('[[rule]]\nhosts = ["a.com"]\nstrip_text = ["(unclosed"]\n', "line 3: invalid regular expression in 'strip_text'"),
         ('[[rule]]\nhosts = ["a.com"]\ntimezone = "Mars/Olympus"\n', "line 3: unknown time zone 'Mars/Olympus'"),
         ('[[rule]]\nstrip = [".x"]\n', "'hosts' must be a non-empty list"),
-        ('[[rule]]\nhosts = ["a.com"]\nunwrap = [{ host = "p.com" }]\n', "'unwrap' must be a table with exactly host and param"),
+        ('[[rule]]\nhosts = ["a.com"]\nunwrap = [{ host = "p.com" }]\n', "'unwrap' must be a table with host and param"),
         ('[[rule]]\nhosts = ["a.com"]\nrewrite_links = [{ pattern = "a", replace = "\\\\2" }]\n', "refers to a group"),
         ('[[rule]]\nhosts = ["a.com"]\ntimezone = "Asia"\n', "line 3: unknown time zone 'Asia'"),
         ('[[rule]]\nhosts = ["a.com"]\nstrip = ["ns|p"]\n', "line 3: invalid CSS selector in 'strip': 'ns|p'"),

@@ -1,0 +1,91 @@
+"""Part of stage 3, clean: blocks whose whole text is boilerplate (strip_text rules).
+
+A promo, a video fallback or a "first published on" footer is found by its
+whole text, never by a word in it: the block goes only when the rule spells
+out all of it, so an article sentence that starts the same way stays.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from lxml import etree
+
+from .article import Trace
+from .rules import SiteRules
+from .tree import BLOCK_TAGS, block_descendants, note, remove, text_of
+from .widgets import Outside, is_label, neighbours_of
+
+# strip_text rules only look at blocks with at most this much text.
+_TEXT_RULE_MAX_CHARS = 600
+
+
+def remove_text_blocks(body: etree._Element, site: SiteRules, trace: Trace | None) -> list[etree._Element]:
+    """Remove blocks whose whole text is a promo, video fallback or proxy footer.
+
+    A block goes only when it is nothing else: a paragraph whose text
+    matches, or a box whose text matches and whose every inner block matches
+    too or shows only links or a label ("Read more: <ul>…"). A wrapper that
+    also holds one real paragraph stays, and only its promo goes. Blocks are
+    judged innermost first, so a wrapper's text is only read when nothing
+    inside it is known content, and the links of a block are only looked at
+    when its wrapper's text matches; the outermost junk block goes whole.
+    Returns the removed blocks' neighbours, where a widget's label may sit.
+    """
+    blocks = block_descendants(body)
+    parents = {block: _parent_block(block, body) for block in blocks}
+    holds_content: set[etree._Element] = set()
+    unmatched: dict[etree._Element, list[etree._Element]] = {}  # short blocks matching nothing, by parent
+    junk: dict[etree._Element, str] = {}
+    for block in reversed(blocks):
+        if block in holds_content:
+            kind, pattern = "content", ""
+        else:
+            kind, pattern = _judge_text_block(block, unmatched.pop(block, ()), site)
+        if kind == "junk":
+            junk[block] = pattern
+        elif kind == "content":
+            holds_content.add(parents[block])
+        elif kind == "unmatched":
+            unmatched.setdefault(parents[block], []).append(block)
+    neighbours: list[etree._Element] = []
+    gone: set[etree._Element] = set()
+    for block in blocks:
+        if parents[block] in gone:
+            gone.add(block)
+        elif block in junk:
+            gone.add(block)
+            neighbours.extend(neighbours_of(block))
+            note(trace, "text block", block, site.describe("strip_text", junk[block]))
+            remove(block)
+    return [element for element in neighbours if element not in gone]
+
+
+def _parent_block(element: etree._Element, body: etree._Element) -> etree._Element:
+    parent = element.getparent()
+    while parent is not body and parent.tag not in BLOCK_TAGS:
+        parent = parent.getparent()
+    return parent
+
+
+def _judge_text_block(block: etree._Element, unmatched: Iterable[etree._Element], site: SiteRules) -> tuple[str, str]:
+    """("junk", the strip_text pattern) when the block's whole text matches one and each of its
+    `unmatched` inner blocks shows only links or a label; ("unmatched", "") when its text is short
+    but matches nothing; ("empty", "") when it shows nothing; else ("content", "")."""
+    text = text_of(block)
+    if not text:
+        return ("content", "") if next(block.iter("img"), None) is not None else ("empty", "")
+    if len(text) > _TEXT_RULE_MAX_CHARS:
+        return "content", ""
+    hit = site.strip_text.match(text)
+    if hit is None:
+        return "unmatched", ""
+    if all(_shows_only_links_or_label(inner, site) for inner in unmatched):
+        return "junk", hit[0]
+    return "content", ""
+
+
+def _shows_only_links_or_label(block: etree._Element, site: SiteRules) -> bool:
+    """Whether a block is part of a promo box beside its matching text: a list of links, a "Read more:"."""
+    outside = Outside(block, set(block.iter("a")))
+    return not outside.content and (not outside.text or is_label(outside.text, site))

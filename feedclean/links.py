@@ -1,0 +1,254 @@
+"""Part of stage 3, clean: every link and image URL made final, and what the rules point at found.
+
+One pass over the elements that can matter (those with attributes or custom
+tag names) makes each `href` and `src` absolute, unwrapped and safe, drops
+tracking parameters and trackers, and collects the share, feed-service and
+proxy-footer links, the strip-selected elements and the marked widgets for
+the removals that follow.
+"""
+
+from __future__ import annotations
+
+import re
+
+from lxml import etree
+
+from .article import Article, Trace
+from .lang import detect_language
+from .rules import SiteRules
+from .tree import note, remove, text_of
+from .urls import (
+    IMAGE_SCHEMES,
+    LINK_SCHEMES,
+    absolutize,
+    drop_tracking,
+    host_of,
+    is_allowed,
+    percent_encode_unsafe,
+    proxy_host_of,
+    tidy_url,
+    unwrap_proxy_url,
+    url_scheme,
+)
+
+# Attributes that lazy-loading pages use for the real image, best first.
+_LAZY_SOURCES = ("data-src", "data-original", "data-lazy-src", "data-url")
+_SRCSETS = ("data-srcset", "srcset")
+_REPLACED_BY_SRC = ("sizes", *_LAZY_SOURCES, *_SRCSETS)
+_HIDDEN = frozenset((("display", "none"), ("visibility", "hidden")))
+# A first path segment that names a language (zh, en, pt-br), as publishers' URLs do.
+_LANGUAGE_SEGMENT = re.compile(r"[a-z]{2,3}(?:-[a-z0-9]{2,8})*", re.IGNORECASE)
+_ATTRIBUTED_OR_CUSTOM = etree.XPath("descendant::*[@* or contains(local-name(), '-')]")
+
+
+class Found:
+    """What one pass over the tree found to act on once the pass is over."""
+
+    __slots__ = ("footer", "marked", "share", "stripped")
+
+    def __init__(self) -> None:
+        self.share: list[tuple[etree._Element, str]] = []
+        self.footer: list[tuple[etree._Element, str]] = []
+        self.stripped: list[etree._Element] = []
+        self.marked: list[etree._Element] = []
+
+
+def scan(article: Article, site: SiteRules) -> Found:
+    """Make image and link URLs final, and collect what the rules point at.
+
+    Only elements with attributes or custom tag names can be links, widgets
+    or class-selected; libxml2 finds those, so Python never visits the many
+    bare <p>, <strong> and <em>.
+    """
+    body, base, trace = article.tree, article.base or article.url, article.trace
+    found = Found()
+    for image in list(body.iter("img")):
+        _fix_image(image, base, site, trace)
+    placeholders = _Placeholders(article)
+    strip = site.strip
+    if strip.tags:
+        found.stripped.extend(body.iter(*strip.tags))
+    found.stripped.extend(strip.complex_elements(body))
+    markers = site.widget_markers
+    for element in _ATTRIBUTED_OR_CUSTOM(body):
+        tag = element.tag
+        if tag == "a":
+            _fix_link(element, base, site, placeholders, trace, found)
+        if strip.matches_class(element):
+            found.stripped.append(element)
+        elif markers and tag != "img" and _is_marked(element, tag, markers):
+            found.marked.append(element)
+    return found
+
+
+def _is_marked(element: etree._Element, tag: str, markers: frozenset[str]) -> bool:
+    """Whether a custom tag or a data-* attribute name carries a widget marker as a token."""
+    if "-" in tag and not markers.isdisjoint(tag.split("-")):
+        return True
+    return any(name.startswith("data-") and not markers.isdisjoint(name.replace("_", "-").split("-")) for name in element.attrib)
+
+
+def _fix_link(
+    element: etree._Element, base: str | None, site: SiteRules, placeholders: _Placeholders, trace: Trace | None, found: Found
+) -> None:
+    href = element.get("href")
+    if href is None:
+        return
+    # An empty href points nowhere (an editor's leftover), not at the page it sits on.
+    url = tidy_url(href) and percent_encode_unsafe(_final_url(tidy_url(href), base, site, placeholders, trace))
+    pattern = site.share_links.match(url)
+    if pattern is not None:
+        found.share.append((element, site.describe("share_links", pattern)))
+    elif not url or url.startswith("#") or not is_allowed(url, LINK_SCHEMES):
+        del element.attrib["href"]
+        if trace is not None and url and not url.startswith("#"):
+            trace.remove("link target (text kept)", f"<a> {href[:80]}", f"unsafe URL scheme {url_scheme(url)!r}")
+        return
+    elif (host := host_of(url)) in site.footer_hosts:
+        found.footer.append((element, site.describe("footer_links", host)))
+    element.set("href", url)
+
+
+def _final_url(url: str, base: str | None, site: SiteRules, placeholders: _Placeholders, trace: Trace | None) -> str:
+    """The link made absolute, unwrapped, and rewritten by each rewrite_links rule that matches, in turn."""
+    url = drop_tracking(_unwrapped(absolutize(url, base), "href", site, trace), site.tracking)
+    for rewrite in site.rewrites:
+        match = rewrite.pattern.search(url)
+        if match is None:
+            continue
+        placeholders.update({f"g{number}": group or "" for number, group in enumerate((match.group(0), *match.groups()))})
+        try:
+            replacement = rewrite.replace.format_map(placeholders)
+        except KeyError as missing:
+            note(trace, "rewrite skipped", url, f"{site.describe('rewrite_links', rewrite.pattern.pattern)}: no {missing}")
+            continue
+        rewritten = url[: match.start()] + replacement + url[match.end() :]
+        if trace is not None:
+            trace.rewrite("href", url, rewritten, site.describe("rewrite_links", rewrite.pattern.pattern))
+        url = rewritten
+    return url
+
+
+class _Placeholders(dict):
+    """The fields a rewrite_links replacement can name: its match's groups (g1 …), and the
+    article's first path segment and language, worked out only when a replacement asks."""
+
+    def __init__(self, article: Article) -> None:
+        super().__init__()
+        self._article = article
+
+    def __missing__(self, key: str) -> str:
+        if key == "article_path_1":
+            value = _first_path_segment(self._article.url)
+        elif key == "article_lang":
+            value = _article_language(self._article)
+        else:
+            raise KeyError(key)
+        if not value:
+            raise KeyError(key)
+        self[key] = value
+        return value
+
+
+def _article_language(article: Article) -> str:
+    """The article's language as its URL names it (dw.com/zh/…), else as its text reads."""
+    segment = _first_path_segment(article.url)
+    if _LANGUAGE_SEGMENT.fullmatch(segment):
+        return segment.lower()
+    detected = detect_language(f"{article.title or ''} {text_of(article.tree)}")
+    return detected.partition("-")[0].lower() if detected else ""
+
+
+def _unwrapped(url: str, attribute: str, site: SiteRules, trace: Trace | None) -> str:
+    unwrapped = unwrap_proxy_url(url, site.wrappers)
+    if unwrapped != url and trace is not None:
+        entry = site.wrappers.entry_for(url)
+        trace.rewrite(attribute, url, unwrapped, site.describe("unwrap", entry[0] if entry else proxy_host_of(url)))
+    return unwrapped
+
+
+def _fix_image(image: etree._Element, base: str | None, site: SiteRules, trace: Trace | None) -> None:
+    """Give the image one final, safe `src`, or remove it if it is a tracker or has none."""
+    chosen, attribute = _image_source(image)
+    url = percent_encode_unsafe(_unwrapped(absolutize(tidy_url(chosen), base), attribute, site, trace)) if chosen else ""
+    reason = None
+    if not url or not is_allowed(url, IMAGE_SCHEMES):
+        reason = "image without a usable source"
+    elif _is_pixel(image):
+        reason = "tracking pixel (1×1 or hidden)"
+    elif (pattern := site.trackers.match(url)) is not None:
+        reason = site.describe("trackers", pattern)
+    if reason:
+        note(trace, "image", image if chosen is None else f"<img> {chosen[:80]}", reason)
+        remove(image)
+        return
+    attributes = image.attrib
+    for name in _REPLACED_BY_SRC:
+        if name in attributes:
+            del attributes[name]
+    attributes["src"] = url
+
+
+def _image_source(image: etree._Element) -> tuple[str | None, str]:
+    """The attribute holding the real image: a lazy-loading one (the `src` is then a
+    placeholder), else `src`, else the largest candidate of a srcset."""
+    for name in _LAZY_SOURCES:
+        value = (image.get(name) or "").strip()
+        if value and not value.lower().startswith("data:"):
+            return value, name
+    src = (image.get("src") or "").strip()
+    if src and not src.lower().startswith("data:"):
+        return src, "src"
+    for name in _SRCSETS:
+        value = (image.get(name) or "").strip()
+        if value:
+            return _largest_candidate(value), name
+    return (src or None), "src"
+
+
+def _largest_candidate(srcset: str) -> str:
+    """The widest (or densest) URL of a srcset; the first one when no size is given."""
+    best, best_size = "", -1.0
+    for candidate in srcset.split(","):
+        parts = candidate.split()
+        if not parts:
+            continue
+        size = 0.0
+        if len(parts) > 1 and _is_number(parts[1][:-1].replace(".", "", 1)):
+            size = float(parts[1][:-1])
+        if size > best_size:
+            best, best_size = parts[0], size
+    return best
+
+
+def _is_pixel(image: etree._Element) -> bool:
+    """A 1×1 (or 0×0) image, sized by attributes or by CSS, or a hidden one: a tracker."""
+    for name in ("width", "height"):
+        if _is_tiny_length(image.get(name)):
+            return True
+    style = image.get("style")
+    if not style:
+        return False
+    for declaration in style.lower().split(";"):
+        name, _, value = declaration.partition(":")
+        name, value = name.strip(), "".join(value.split())
+        if (name in ("width", "height", "max-width", "max-height") and _is_tiny_length(value)) or (name, value) in _HIDDEN:
+            return True
+    return False
+
+
+def _is_tiny_length(value: str | None) -> bool:
+    number = (value or "").strip().lower().removesuffix("!important").strip().removesuffix("px").strip()
+    return _is_number(number) and number.lstrip("0") in ("", "1")
+
+
+def _is_number(text: str) -> bool:
+    """ASCII digits only: str.isdigit() also takes "²" and "١", which int() and float() refuse or misread."""
+    return text.isascii() and text.isdigit()
+
+
+def _first_path_segment(url: str | None) -> str:
+    if not url:
+        return ""
+    path = url.split("://", 1)[-1].partition("/")[2]
+    return path.split("/", 1)[0].split("?", 1)[0].split("#", 1)[0]
