@@ -14,7 +14,7 @@ from lxml import etree
 from .article import Trace
 from .rules import SiteRules
 from .tree import BLOCK_TAGS, block_descendants, note, remove, text_of
-from .widgets import Outside, is_label, neighbours_of
+from .widgets import LABEL_MAX_CHARS, Outside, is_label, neighbours_of
 
 # strip_text rules only look at blocks with at most this much text.
 _TEXT_RULE_MAX_CHARS = 600
@@ -53,12 +53,33 @@ def remove_text_blocks(body: etree._Element, site: SiteRules, trace: Trace | Non
     for block in blocks:
         if parents[block] in gone:
             gone.add(block)
-        elif block in junk:
+        elif block in junk and block not in gone:
             gone.add(block)
-            neighbours.extend(neighbours_of(block))
+            follower = _introduced_by(block)
+            neighbours.extend(neighbours_of(follower if follower is not None else block))
             note(trace, "text block", block, site.describe("strip_text", junk[block]))
             remove(block)
+            if follower is not None:
+                gone.add(follower)
+                note(trace, "text block", follower, "what the boilerplate sentence before it introduces (it ends in a colon)")
+                remove(follower)
     return [element for element in neighbours if element not in gone]
+
+
+def _introduced_by(block: etree._Element) -> etree._Element | None:
+    """The list or row of links that a boilerplate sentence ending in a colon introduces
+    ("This episode is sponsored by:", "…available to members at the following link:")."""
+    following = block.getnext()
+    if following is None or (block.tail or "").strip() or not text_of(block).endswith((":", "：")):
+        return None
+    if following.tag in ("ul", "ol"):
+        return following
+    links = set(following.iter("a"))
+    if following.tag in BLOCK_TAGS and links and next(following.iter("img"), None) is None:
+        outside = Outside(following, links)
+        if not outside.content and len(outside.text) <= LABEL_MAX_CHARS:
+            return following
+    return None
 
 
 def _parent_block(element: etree._Element, body: etree._Element) -> etree._Element:

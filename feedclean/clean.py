@@ -24,7 +24,7 @@ from .boilerplate import remove_text_blocks
 from .endmatter import remove_end_matter
 from .links import scan
 from .rules import SiteRules
-from .tree import BLOCK_TAGS, excerpt, is_attached, remove
+from .tree import excerpt, is_attached, remove, trim_separators
 from .widgets import remove_link_widgets, remove_marked_widgets, remove_share_labels
 
 # Never article content, in a feed or anywhere else.
@@ -79,7 +79,7 @@ def clean(article: Article, site: SiteRules) -> None:
     etree.strip_elements(body, *ACTIVE_TAGS, with_tail=False)
     etree.strip_tags(body, "title")  # a stray <title> in the body: its words are text
     found = scan(article, site)
-    neighbours = remove_link_widgets(body, found.share, found.footer, site, trace)
+    neighbours = remove_link_widgets(body, found, site, trace)
     for element in found.stripped:
         if is_attached(element, body):
             if trace is not None:
@@ -89,7 +89,7 @@ def clean(article: Article, site: SiteRules) -> None:
     neighbours += remove_text_blocks(body, site, trace)
     remove_share_labels(neighbours, site, trace)
     remove_empty(body)
-    remove_end_matter(article, site)
+    remove_end_matter(article, site, found.scripted)
     trim_separators(body)
 
 
@@ -134,22 +134,3 @@ def remove_empty(body: etree._Element) -> None:
                 break
         else:
             remove(element)
-
-
-def trim_separators(body: etree._Element) -> None:
-    """Drop rules, breaks and empty blocks at the very start and end of the body."""
-    for last in (True, False):
-        container = body
-        while len(container):
-            edge = container[-1] if last else container[0]
-            edge_text = edge.tail if last else container.text
-            if (edge_text or "").strip():
-                break
-            if edge.tag in ("hr", "br"):
-                remove(edge)
-            elif edge.tag in BLOCK_TAGS and edge.tag not in ("table", "ul", "ol", "pre"):
-                container = edge
-                if not last and (edge.text or "").strip():
-                    break
-            else:
-                break

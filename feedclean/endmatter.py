@@ -1,10 +1,480 @@
-"""Part of stage 3, clean: what trails the article and is not part of it."""
+"""Part of stage 3, clean: what trails the article and is not part of it.
+
+Feeds end their items with matter that is not the article: a read-more link,
+a "first published on" footer, a permalink glyph, comment counters, a row of
+tags, related links, a row of the publisher's own pages and profiles. Each is
+found by where it stands (after the article's last text) and by where its
+links point (the item itself, its comments, the site's front page, tag pages,
+social profiles, other pages of the same site), never by its words, so the
+same footer in German or Chinese goes too. Only a label ("Related:",
+"相关文章：") is read, and only beside links that already qualify.
+
+Walking back from the end of the body, each block is one of:
+- a note on the item itself: a link to the item (or its comments) with at
+  most a sentence around it ("The post X appeared first on Y", "Read more of
+  this story at Slashdot", "Continue reading");
+- a link row: links with at most a short label between them;
+- a label: a few words ending in a colon, a named label, or a bold line;
+- content, where the walk stops.
+A run of link rows goes when most of its links point at the item, its
+comments, a front page, tag pages, profiles, contact addresses, read-more
+words or glyphs, or at other pages of the same site; pages of the same site
+only when the run does not follow a sentence that introduces it ("…as
+follows:"), and never when the run is all there is. A label right before a
+run that goes goes with it.
+"""
 
 from __future__ import annotations
 
-from .article import Article
-from .rules import SiteRules
+from dataclasses import dataclass
+from urllib.parse import unquote
+
+from lxml import etree
+
+from .article import Article, Trace
+from .rules import SiteRules, is_named_label, label_key
+from .tree import BLOCK_TAGS, leaf_blocks, note, remove, text_of, visible_length
+from .urls import canonical_url, split_url
+from .widgets import LABEL_MAX_CHARS, SEPARATORS, Outside
+
+# A note about the item itself carries at most this much text beside its links.
+NOTE_MAX_CHARS = 200
+# A path this long names one page, even on another host (a mirror of the same site).
+_PAGE_PATH_CHARS = 12
+# The folder a social network keeps its profiles in (reddit.com/r/…, youtube.com/channel/…).
+_PROFILE_FOLDERS = frozenset(("r", "u", "user", "users", "channel", "c", "company", "in", "people", "pages", "groups", "profile"))
+# Fragments that point at an item's comments.
+_COMMENT_FRAGMENTS = ("comments", "comment", "respond", "disqus_thread", "reply")
+# Link roles that only ever point away from the article's text; anywhere in the body a
+# row of them is not content, and after the article's last text neither is a front page,
+# a read-more link or a page of the same site.
+_AWAY_ROLES = frozenset(("self", "tag", "profile", "contact", "glyph"))
+_META_ROLES = _AWAY_ROLES | {"root", "readmore"}
+# Roles a link keeps beside a few words of text ("徐才厚<a>相关报道</a>" to a tag page); a glyph
+# beside words ("alpha <a>*</a>") may be a footnote mark.
+_NAMED_AWAY_ROLES = _AWAY_ROLES - {"glyph"}
+# Rows that start and end a span of rows pointing away ("Follow us" lists start with the front page).
+_SPAN_ROLES = (_AWAY_ROLES | {"root"}) - {"contact"}
+_OWN_ROLES = frozenset(("own", "tag", "root", "self"))
+_EMPHASIS = frozenset(("strong", "b", "h1", "h2", "h3", "h4", "h5", "h6"))
+_HEADINGS = frozenset(("h1", "h2", "h3", "h4", "h5", "h6"))
+_COLONS = (":", "：")
+_OPENERS = "([（【"
+_CLOSERS = ")]）】"
 
 
-def remove_end_matter(article: Article, site: SiteRules) -> None:
-    """Remove read-more links, permalinks, related links and footer rows after the article."""
+def remove_end_matter(article: Article, site: SiteRules, scripted: list[etree._Element]) -> None:
+    """Remove rows of links that only point away from the text, anywhere (see the module's
+    docstring); then, after the article's last text, interactive widgets and the end matter."""
+    body = article.tree
+    roles = _Roles(article, site)
+    _remove_link_runs(body, roles, site, article.trace)
+    _remove_trailing_widgets(body, scripted, article.trace)
+    units = [block for block in leaf_blocks(body) if block.tag != "hr"] or [body]
+    kept = _remove_trailing(units, roles, site, article.trace)
+    if kept is not None:
+        _trim_last_block(kept, roles, article.trace)
+
+
+@dataclass(slots=True)
+class _Unit:
+    """One block as the walk sees it."""
+
+    element: etree._Element
+    kind: str  # "empty", "note", "row", "label", "content"
+    roles: list[str]
+    outside: str = ""
+
+
+class _Roles:
+    """Where each link points, relative to the article: its own addresses and its site."""
+
+    def __init__(self, article: Article, site: SiteRules) -> None:
+        self._site = site
+        self._title = label_key(article.title or "")
+        self._addresses: set[tuple[str, str, str]] = set()
+        self._paths: set[str] = set()
+        for url in (article.url, *article.aliases):
+            parts = split_url(canonical_url(url, site.tracking)) if url else None
+            if parts is not None:
+                host, path, query, _ = parts
+                self._addresses.add((host, _path_key(path), query))
+                if len(path) >= _PAGE_PATH_CHARS:
+                    self._paths.add(_path_key(path))
+        parts = split_url(article.url or "")
+        self.own_host = parts[0] if parts else ""
+
+    def of(self, link: etree._Element) -> str:
+        """self, root, tag, profile, contact, glyph, readmore, own or external."""
+        href = link.get("href") or ""
+        words = label_key(text_of(link))
+        if not words and next(link.iter("img"), None) is None:
+            return "glyph"
+        if href.startswith(("mailto:", "tel:")):
+            return "contact"
+        parts = split_url(canonical_url(href, self._site.tracking) + _fragment(href))
+        if parts is None:
+            return "external"
+        host, path, query, fragment = parts
+        key = _path_key(path)
+        if (host, key, query) in self._addresses or (key in self._paths and not query):
+            return "self"
+        if fragment.lower().startswith(_COMMENT_FRAGMENTS) and (key in self._paths or any(key == a[1] for a in self._addresses)):
+            return "self"
+        if words in self._site.readmore_labels:
+            return "readmore"
+        if not key and not query:
+            return "root"
+        rel = (link.get("rel") or "").lower().split()
+        lowered = path.lower()
+        if "tag" in rel or "category" in rel or any(marker in lowered for marker in self._site.tag_paths):
+            return "tag"
+        if not query and self._is_profile(host, path):
+            return "profile"
+        return "own" if self._is_own(host) else "external"
+
+    def _is_own(self, host: str) -> bool:
+        """The article's host, or one of its subdomains or parents (blog.example.com beside
+        example.com); support.google.com is not cloud.google.com's own site."""
+        own = self.own_host
+        return bool(own) and (host == own or host.endswith("." + own) or own.endswith("." + host))
+
+    def is_note(self, links: list[etree._Element], link_roles: list[str], outside: str) -> bool:
+        """Whether a block that links to the item is a note about it rather than text about
+        the page the item links to: the link names the item by its title ("The post <title>
+        appeared first on …") or says read more ("… click here"), or the words around it do
+        ("Read more of this story at Slashdot")."""
+        for link, role in zip(links, link_roles, strict=True):
+            if role != "self":
+                continue
+            words = label_key(text_of(link))
+            if words in self._site.readmore_labels or self._names_the_item(words):
+                return True
+        around = f" {label_key(outside)} "
+        return any(f" {label} " in around for label in self._site.readmore_labels if " " in label)
+
+    def _names_the_item(self, words: str) -> bool:
+        """The item's title, or most of it (a feed may shorten it)."""
+        title = self._title
+        return bool(title) and (words == title or (5 * len(words) >= 3 * len(title) and words in title))
+
+    def linked_elsewhere(self, note: etree._Element) -> bool:
+        """Whether the body links to the item outside `note`: then the item is what the text
+        is about (a link blog's item is the page it links to), not a footer's subject."""
+        body = note.getroottree().getroot()
+        inside = set(note.iter("a"))
+        return any(link not in inside and link.get("href") and self.of(link) == "self" for link in body.iter("a"))
+
+    def _is_profile(self, host: str, path: str) -> bool:
+        """A page of a person or an outlet on a social network (twitter.com/name, reddit.com/r/x),
+        not a post there (twitter.com/name/status/1, zhihu.com/question/1)."""
+        profiles = self._site.profile_hosts
+        if host not in profiles and host.partition(".")[2] not in profiles:
+            return False
+        parts = [part for part in path.split("/") if part]
+        return len(parts) == 1 or (len(parts) == 2 and parts[0].lower() in _PROFILE_FOLDERS)
+
+
+def _fragment(href: str) -> str:
+    fragment = href.partition("#")[2]
+    return "#" + fragment if fragment else ""
+
+
+def _path_key(path: str) -> str:
+    """A path as compared: percent-escapes decoded (%E4 and %e4 alike), no trailing slash."""
+    return unquote(path).rstrip("/")
+
+
+def _remove_trailing(units: list[etree._Element], roles: _Roles, site: SiteRules, trace: Trace | None) -> etree._Element | None:
+    """Walk back from the last block and remove the end matter, once the walk has reached the
+    article's last content block (returned); an item of nothing but links keeps them all."""
+    doomed: list[_Unit] = []
+    run: list[_Unit] = []
+    for element in reversed(units):
+        unit = _classify(element, roles, site)
+        if unit.kind == "empty":
+            continue
+        if unit.kind == "row":
+            run.append(unit)
+            continue
+        if run:
+            if not _run_goes(run, before=unit):
+                _drop(doomed, trace)
+                return run[0].element
+            doomed += run
+            run = []
+            if unit.kind == "label":
+                doomed.append(unit)
+                continue
+        if unit.kind == "note" and not roles.linked_elsewhere(unit.element):
+            doomed.append(unit)
+            continue
+        _drop(doomed, trace)
+        return unit.element
+    return None
+
+
+def _classify(element: etree._Element, roles: _Roles, site: SiteRules) -> _Unit:
+    text = text_of(element)
+    has_image = next(element.iter("img"), None) is not None
+    links = [link for link in element.iter("a") if link.get("href")]
+    if not text and not has_image:
+        return _Unit(element, "empty", [])
+    if has_image:
+        return _Unit(element, "content", [])
+    if not links:
+        kind = "label" if _is_label(element, text, site) else "content"
+        return _Unit(element, kind, [])
+    outside = Outside(element, set(links))
+    if outside.content:
+        return _Unit(element, "content", [])
+    link_roles = [roles.of(link) for link in links]
+    if _is_row(element, outside.text, link_roles, site):
+        return _Unit(element, "row", link_roles, outside.text)
+    if "self" in link_roles and len(outside.text) <= NOTE_MAX_CHARS and roles.is_note(links, link_roles, outside.text):
+        return _Unit(element, "note", link_roles)
+    return _Unit(element, "content", link_roles)
+
+
+def _is_row(element: etree._Element, outside: str, link_roles: list[str], site: SiteRules) -> bool:
+    """Whether links with `outside` text beside them make a row of links: nothing but
+    separators, or a label before them ("Tags: …"), or a few words beside a link that points
+    away from the text (a tag page, a profile, the item itself). "Wow! <a>link</a>" is a
+    sentence, and so is "<a>*</a> words:"."""
+    if len(outside) > LABEL_MAX_CHARS:
+        return False
+    if not outside:
+        return True
+    labelled = outside.endswith(_COLONS) or is_named_label(label_key(outside), site.related_labels)
+    if labelled and text_of(element).startswith(outside):
+        return True
+    return not _NAMED_AWAY_ROLES.isdisjoint(link_roles)
+
+
+def _is_label(element: etree._Element, text: str, site: SiteRules) -> bool:
+    """A few words that introduce what follows: ending in a colon, named as a label, or set
+    apart as a bold line or a heading (italics are a quote or an aside)."""
+    if len(text) > LABEL_MAX_CHARS:
+        return False
+    if text.endswith(_COLONS) or is_named_label(label_key(text), site.related_labels):
+        return True
+    return element.tag in _HEADINGS or _all_emphasised(element)
+
+
+def _all_emphasised(element: etree._Element) -> bool:
+    """Whether every character of the block sits inside bold or a heading."""
+    if (element.text or "").strip():
+        return False
+    children = list(element)
+    return bool(children) and all(child.tag in _EMPHASIS and not (child.tail or "").strip() for child in children)
+
+
+def _run_goes(run: list[_Unit], before: _Unit) -> bool:
+    """Whether a run of link rows is end matter: most of its links point away from the text.
+
+    Pages of the same site count too, unless the content before the run introduces it
+    with a colon ("…these three:").
+    """
+    link_roles = [role for unit in run for role in unit.roles]
+    meta = sum(role in _META_ROLES for role in link_roles)
+    own = sum(role == "own" for role in link_roles)
+    if before.kind == "content" and text_of(before.element).endswith(_COLONS):
+        own = 0
+    return 2 * (meta + own) > len(link_roles)
+
+
+def _drop(units: list[_Unit], trace: Trace | None) -> None:
+    for unit in units:
+        if trace is not None:
+            note(trace, "end matter", unit.element, _why(unit))
+        remove(unit.element)
+
+
+def _why(unit: _Unit) -> str:
+    if unit.kind == "label":
+        return "label of the end matter after it"
+    if unit.kind == "note":
+        return "note linking to the item itself, after the article (read more, first published on …)"
+    pointing = sorted(set(unit.roles) - {"external"})
+    return f"row of links after the article, to: {', '.join(pointing) or 'other pages'}"
+
+
+def _trim_last_block(block: etree._Element, roles: _Roles, trace: Trace | None) -> None:
+    """At the very end of the last block: a read-more link or a glyph pointing at the item
+    ("… Continue reading »"), and a bracketed run of links to the site's tag or topic pages
+    ("(Tesla, Elektroauto)"), go; the sentence before them stays."""
+    while True:
+        last = _last_inline(block)
+        if last is None or last.tag != "a" or not last.get("href"):
+            return
+        if (last.tail or "").strip() and not SEPARATORS.fullmatch(last.tail):
+            return
+        role = roles.of(last)
+        if role in ("self", "glyph", "readmore"):
+            _cut(block, [last], trace, f"{role} link at the end of the article")
+            continue
+        run = _bracketed_run(last, roles)
+        if run:
+            _cut(block, run, trace, "bracketed links to the site's own pages at the end of the article")
+        return
+
+
+def _last_inline(block: etree._Element) -> etree._Element | None:
+    """The last element in `block`, descending into its last inline child."""
+    node = block
+    while len(node):
+        child = node[-1]
+        if child.tag in BLOCK_TAGS:
+            return None
+        if child.tag == "a" or not len(child) or (child.tail or "").strip():
+            return child
+        node = child
+    return None
+
+
+def _bracketed_run(last: etree._Element, roles: _Roles) -> list[etree._Element]:
+    """The links of a trailing "(link, link)" run, when every one points at the site's own
+    pages and nothing but separators sits between them."""
+    if not (last.tail or "").strip().startswith(tuple(_CLOSERS)):
+        return []
+    run = [last]
+    node = last.getprevious()
+    while node is not None and node.tag == "a":
+        between = (node.tail or "").strip()
+        if not SEPARATORS.fullmatch(between):
+            return []
+        run.insert(0, node)
+        node = node.getprevious()
+    lead = ((node.tail if node is not None else last.getparent().text) or "").rstrip()
+    if not lead.endswith(tuple(_OPENERS)) or any(roles.of(link) not in ("own", "tag", "root") for link in run):
+        return []
+    return run
+
+
+def _cut(block: etree._Element, links: list[etree._Element], trace: Trace | None, why: str) -> None:
+    """Remove trailing links and the separators and brackets around them."""
+    if trace is not None:
+        note(trace, "end of the article", " ".join(text_of(link) for link in links)[:60] or links[0].get("href", ""), why)
+    first = links[0]
+    parent, previous = first.getparent(), first.getprevious()
+    for link in links:
+        link.tail = None
+        parent.remove(link)
+    if previous is not None:
+        previous.tail = _without_trailing_separators(previous.tail)
+    else:
+        parent.text = _without_trailing_separators(parent.text)
+
+
+def _without_trailing_separators(text: str | None) -> str | None:
+    """Text with the run of punctuation and brackets at its end removed ("… »", " (")."""
+    if not text:
+        return text
+    end = len(text)
+    while end and (text[end - 1].isspace() or (not text[end - 1].isalnum() and text[end - 1] not in ".!?…。！？\"'”’")):
+        end -= 1
+    return text[:end]
+
+
+def _remove_link_runs(body: etree._Element, roles: _Roles, site: SiteRules, trace: Trace | None) -> None:
+    """Anywhere in the body, a run of link rows goes with the label before it when most of its
+    links point at profiles, contact addresses, tag pages, glyphs or the item itself ("Follow
+    us: …", "Tags: …"), or when a named label ("Related:", "延伸阅读") introduces it and every
+    link goes to the site's own pages."""
+    run: list[_Unit] = []
+    held: list[_Unit] = []  # short lines of text inside a run ("E-mail: x@example.com")
+    before: etree._Element | None = None
+    for block in [block for block in leaf_blocks(body) if block.tag != "hr"]:
+        unit = _row_or_none(block, roles, site)
+        if unit is not None:
+            run += [*held, unit]
+            held = []
+            continue
+        text = text_of(block) if run else ""
+        if text and len(text) <= LABEL_MAX_CHARS and not len(block):
+            held.append(_Unit(block, "content", []))
+            continue
+        if run:
+            _judge_run(run, before, roles, site, trace)
+            run = []
+        if block.text or len(block):
+            before = block
+        elif held:
+            before = held[-1].element
+        held = []
+    if run and (before is not None or held):
+        _judge_run(run, before, roles, site, trace)
+
+
+def _row_or_none(block: etree._Element, roles: _Roles, site: SiteRules) -> _Unit | None:
+    """The block as a link row (links with at most a short label between them), or None."""
+    links = [link for link in block.iter("a") if link.get("href")]
+    if not links or next(block.iter("img"), None) is not None:
+        return None
+    outside = Outside(block, set(links))
+    if outside.content or len(outside.text) > LABEL_MAX_CHARS:
+        return None
+    link_roles = [roles.of(link) for link in links]
+    return _Unit(block, "row", link_roles, outside.text) if _is_row(block, outside.text, link_roles, site) else None
+
+
+def _judge_run(run: list[_Unit], before: etree._Element | None, roles: _Roles, site: SiteRules, trace: Trace | None) -> None:
+    """Remove a run of link rows in the body when it points away from the text or is a
+    related block (see _remove_link_runs); an e-mail address or a single profile link, in
+    the text, stays."""
+    link_roles = [role for unit in run for role in unit.roles]
+    pointing_away = sum(role in _AWAY_ROLES and role != "contact" for role in link_roles)
+    label = before if before is not None and _is_label(before, text_of(before), site) else None
+    named = run[0].outside or (text_of(label) if label is not None else "")
+    related = is_named_label(label_key(named), site.related_labels) if named else False
+    if link_roles != ["profile"] and 2 * (pointing_away + link_roles.count("contact")) > len(link_roles) and pointing_away:
+        doomed = _span_pointing_away(run)
+        why = f"row of links to {', '.join(sorted(set(link_roles) & _AWAY_ROLES))}"
+    elif related and all(role in _OWN_ROLES for role in link_roles):
+        doomed, why = run, f"related_labels '{named}' before links to the site's own pages"
+    else:
+        return
+    if not doomed:
+        return
+    if label is not None and doomed[0] is run[0] and set(link_roles) != {"glyph"}:
+        doomed = [_Unit(label, "label", []), *doomed]
+    for unit in doomed:
+        note(trace, "links", unit.element, why)
+        remove(unit.element)
+
+
+def _span_pointing_away(run: list[_Unit]) -> list[_Unit]:
+    """The rows from the first to the last that point away (to profiles, tag pages, front
+    pages …), with what sits between them; a row of e-mail addresses or of other pages at
+    either end stays."""
+    away = [index for index, unit in enumerate(run) if unit.roles and all(role in _SPAN_ROLES for role in unit.roles)]
+    return run[away[0] : away[-1] + 1] if away else []
+
+
+def _remove_trailing_widgets(body: etree._Element, scripted: list[etree._Element], trace: Trace | None) -> None:
+    """After the article's text, a top-level box holding links that only run a script (a
+    javascript: tab of a company-profile box, a "show more" toggle) is an interactive widget
+    whose script is gone: it goes, when it holds less than half the body's text. A paragraph
+    with such a link is text with a dead link, and stays."""
+    if not scripted:
+        return
+    holders = {_top_level(link, body) for link in scripted if link.getparent() is not None}
+    total = visible_length(body)
+    for child in reversed(list(body)):
+        if child in holders and _is_box(child) and 2 * visible_length(child) < total:
+            note(trace, "interactive widget", child, "block with script-only links (javascript:) after the article")
+            remove(child)
+        elif visible_length(child) or next(child.iter("img"), None) is not None:
+            return
+
+
+def _is_box(element: etree._Element) -> bool:
+    """A block holding blocks (a widget's panels and tabs), not one paragraph with odd links."""
+    return any(child.tag in BLOCK_TAGS for child in element.iterdescendants())
+
+
+def _top_level(element: etree._Element, body: etree._Element) -> etree._Element | None:
+    node = element
+    while node.getparent() is not None and node.getparent() is not body:
+        node = node.getparent()
+    return node if node.getparent() is body else None

@@ -18,7 +18,7 @@ from .dates import isoformat, parse_date_line, parse_iso
 from .lang import detect_language
 from .read import clean_text, plain_title
 from .rules import RuleSet, SelectorSet, SiteRules
-from .tree import leaf_blocks, raw_text, remove, text_of
+from .tree import leaf_blocks, lines_of, raw_text, remove, text_of, trim_separators
 from .urls import absolutize, canonical_url, host_of, tidy_url, unwrap_proxy_url
 
 # How far into the body (or from its end) a date line may sit, and from the end a copyright notice.
@@ -68,6 +68,8 @@ def extract(article: Article, site: SiteRules) -> None:
     in_figures = {element for figure in body.iter("figure") for element in figure.iterdescendants()}
     leaves = [block for block in leaf_blocks(body) if block.tag not in _NOT_TEXT_BLOCKS and block not in in_figures]
     article.rights = _take_rights(article, leaves, site)
+    if article.rights:
+        trim_separators(body)  # the rule that set the notice apart
     if article.published is not None:
         _found(article.trace, "published", article.published, "feed item date")
     published = _take_date_line(article, leaves, site)
@@ -150,14 +152,29 @@ def _take_rights(article: Article, leaves: list[etree._Element], site: SiteRules
         text = text_of(block)
         if not text:
             continue
-        hit = site.rights.match(text)
+        notice, hit = _notice_in(block, text, site)
         if hit is None:
             break
-        notices.append(text)
-        _found(article.trace, "rights", text, site.describe("rights", hit[0]))
+        notices.append(notice)
+        _found(article.trace, "rights", notice, site.describe("rights", hit[0]))
         remove(block)
         leaves.remove(block)
     return " ".join(reversed(notices)) or None
+
+
+def _notice_in(block: etree._Element, text: str, site: SiteRules) -> tuple[str, tuple[str, str] | None]:
+    """The copyright notice a block is, or holds on one of its lines: a feed's footer puts
+    "© Author for Site, 2015. | Permalink | Comments" and a tags line in one <p>, and only
+    the notice (up to a " | ") is `rights`; the rest of the footer goes with it."""
+    hit = site.rights.match(text)
+    if hit is None:
+        return text, None
+    for line in lines_of(block):
+        notice = line.split(" | ", 1)[0].strip()
+        line_hit = site.rights.match(notice)
+        if line_hit is not None:
+            return notice, line_hit
+    return text, hit
 
 
 def _pair_captions(body: etree._Element, site: SiteRules) -> None:

@@ -44,13 +44,15 @@ _ATTRIBUTED_OR_CUSTOM = etree.XPath("descendant::*[@* or contains(local-name(), 
 class Found:
     """What one pass over the tree found to act on once the pass is over."""
 
-    __slots__ = ("footer", "marked", "share", "stripped")
+    __slots__ = ("feed", "footer", "marked", "scripted", "share", "stripped")
 
     def __init__(self) -> None:
         self.share: list[tuple[etree._Element, str]] = []
+        self.feed: list[tuple[etree._Element, str]] = []
         self.footer: list[tuple[etree._Element, str]] = []
         self.stripped: list[etree._Element] = []
         self.marked: list[etree._Element] = []
+        self.scripted: list[etree._Element] = []
 
 
 def scan(article: Article, site: SiteRules) -> Found:
@@ -99,8 +101,12 @@ def _fix_link(
     pattern = site.share_links.match(url)
     if pattern is not None:
         found.share.append((element, site.describe("share_links", pattern)))
+    elif (pattern := site.feed_links.match(url)) is not None:
+        found.feed.append((element, site.describe("feed_links", pattern)))
     elif not url or url.startswith("#") or not is_allowed(url, LINK_SCHEMES):
         del element.attrib["href"]
+        if url_scheme(url) == "javascript":
+            found.scripted.append(element)
         if trace is not None and url and not url.startswith("#"):
             trace.remove("link target (text kept)", f"<a> {href[:80]}", f"unsafe URL scheme {url_scheme(url)!r}")
         return

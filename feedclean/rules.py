@@ -32,7 +32,12 @@ _LIST_KEYS = (
     "strip_text",
     "share_links",
     "share_labels",
+    "feed_links",
     "footer_links",
+    "related_labels",
+    "readmore_labels",
+    "tag_paths",
+    "profile_hosts",
     "trackers",
     "widget_markers",
     "rights",
@@ -120,6 +125,11 @@ class SiteRules:
             for item, origin in merged["rewrite_links"]
         ]
         self.share_links = _pattern_table(merged["share_links"])
+        self.feed_links = _pattern_table(merged["feed_links"])
+        self.related_labels = frozenset(label_key(item) for item, _ in merged["related_labels"])
+        self.readmore_labels = frozenset(label_key(item) for item, _ in merged["readmore_labels"])
+        self.tag_paths = tuple(item.lower() for item, _ in merged["tag_paths"])
+        self.profile_hosts = frozenset(item.lower().removeprefix("www.") for item, _ in merged["profile_hosts"])
         self.trackers = _pattern_table(merged["trackers"])
         self.footer_hosts = frozenset(item.lower().removeprefix("www.") for item, _ in merged["footer_links"])
         self.share_labels = frozenset(normalize_label(item) for item, _ in merged["share_labels"])
@@ -180,6 +190,23 @@ def _combinable(pattern: str) -> bool:
 def normalize_label(text: str) -> str:
     """Label text as compared: case-folded, without the colons and dots around it."""
     return text.strip(" \t\n:：.。-–—|·»>").casefold()
+
+
+_NOT_WORDS = re.compile(r"[\W_]+")
+
+
+def label_key(text: str) -> str:
+    """A label's words alone, case-folded: "Continue reading…", "(more…)" and "相关文章：" as
+    "continue reading", "more" and "相关文章"."""
+    return _NOT_WORDS.sub(" ", text).strip().casefold()
+
+
+def is_named_label(key: str, labels: frozenset[str]) -> bool:
+    """Whether a label_key is one of `labels`, or starts with one ("more from the verge"), or
+    (in scripts without spaces) ends with one ("中国数字时代相关专题")."""
+    if key in labels:
+        return True
+    return any(key.startswith(label + " ") or (key.endswith(label) and not label[-1].isascii()) for label in labels)
 
 
 def _pattern_table(items: list[tuple[str, str]]) -> PatternTable:

@@ -86,6 +86,21 @@ def visible_length(element: etree._Element) -> int:
     return len("".join(raw_text(element).split()))
 
 
+def lines_of(element: etree._Element) -> list[str]:
+    """The element's text as a reader sees it line by line (a <br> starts a new line), each
+    line's whitespace collapsed, empty lines left out."""
+    lines: list[list[str]] = [[]]
+    for event, node in etree.iterwalk(element, events=("start", "end")):
+        if event == "start":
+            if node.tag == "br":
+                lines.append([])
+            elif node.text:
+                lines[-1].append(node.text)
+        elif node is not element and node.tail:
+            lines[-1].append(node.tail)
+    return [line for line in (" ".join("".join(pieces).split()) for pieces in lines) if line]
+
+
 def excerpt(element: etree._Element, limit: int = 60) -> str:
     """A short description of an element for `feedclean explain`: the tag, its telling attributes, its text."""
     attributes = " ".join(
@@ -176,3 +191,22 @@ def leaf_blocks(root: etree._Element) -> list[etree._Element]:
 def block_descendants(root: etree._Element) -> list[etree._Element]:
     """The blocks under `root`, in document order (filtered here: lxml's many-tag matching is slower)."""
     return [element for element in root.iterdescendants() if element.tag in BLOCK_TAGS]
+
+
+def trim_separators(body: etree._Element) -> None:
+    """Drop rules, breaks and empty blocks at the very start and end of the body."""
+    for last in (True, False):
+        container = body
+        while len(container):
+            edge = container[-1] if last else container[0]
+            edge_text = edge.tail if last else container.text
+            if (edge_text or "").strip():
+                break
+            if edge.tag in ("hr", "br"):
+                remove(edge)
+            elif edge.tag in BLOCK_TAGS and edge.tag not in ("table", "ul", "ol", "pre"):
+                container = edge
+                if not last and (edge.text or "").strip():
+                    break
+            else:
+                break

@@ -92,6 +92,15 @@ def host_of(url: str) -> str:
     return match.group(1).lower().removeprefix("www.") if match else ""
 
 
+def split_url(url: str) -> tuple[str, str, str, str] | None:
+    """(host without "www.", path, query, fragment) of an absolute URL, or None."""
+    match = _HOST_PATH.match(url)
+    if match is None:
+        return None
+    fragment = url.partition("#")[2]
+    return match.group(1).lower().removeprefix("www."), match.group(2), match.group(3) or "", fragment
+
+
 def proxy_host_of(url: str) -> str:
     """The host of an image-proxy link, which may come without scheme or slashes (images.weserv.nl/?url=…)."""
     return host_of(_with_slashes(url))

@@ -14,6 +14,7 @@ import re
 from lxml import etree
 
 from .article import Trace
+from .links import Found
 from .rules import SiteRules, normalize_label
 from .tree import BLOCK_TAGS, excerpt, is_attached, note, remove, text_of, visible_length
 
@@ -26,23 +27,19 @@ WIDGET_MAX_CHARS = 300
 SEPARATORS = re.compile(r"[\W_]*")
 
 
-def remove_link_widgets(
-    body: etree._Element,
-    share: list[tuple[etree._Element, str]],
-    footer: list[tuple[etree._Element, str]],
-    site: SiteRules,
-    trace: Trace | None,
-) -> list[etree._Element]:
-    """Remove share links and proxy footers with the containers that exist only to hold them.
+def remove_link_widgets(body: etree._Element, found: Found, site: SiteRules, trace: Trace | None) -> list[etree._Element]:
+    """Remove share links, feed services' links (FeedBurner's flare and ads) and proxy footers
+    with the containers that exist only to hold them.
 
     A container goes when it holds nothing but such links; its parent goes
     too when all the parent adds is one label ("分享 :", "获取更多RSS："). A
     footer link in prose stays. Returns the removed elements' neighbours,
     where a widget's label may still sit.
     """
-    junk = {link for link, _ in share} | {link for link, _ in footer}
+    kinds = (("share widget", found.share), ("feed service links", found.feed), ("feed-proxy footer", found.footer))
+    junk = {link for _, links in kinds for link, _ in links}
     neighbours: list[etree._Element] = []
-    for (link, rule), kind in [*((item, "share widget") for item in share), *((item, "feed-proxy footer") for item in footer)]:
+    for kind, (link, rule) in [(kind, item) for kind, links in kinds for item in links]:
         if not is_attached(link, body):
             continue
         container = _junk_container(link, body, junk)
