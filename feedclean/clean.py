@@ -19,12 +19,13 @@ from __future__ import annotations
 
 from lxml import etree
 
-from .article import Article
+from .article import Article, Trace
 from .boilerplate import remove_text_blocks
 from .endmatter import remove_end_matter
 from .links import scan
 from .rules import SiteRules
-from .tree import excerpt, is_attached, remove, trim_separators
+from .tree import BLOCK_TAGS, excerpt, is_attached, remove, trim_separators
+from .urls import tidy_url
 from .widgets import remove_link_widgets, remove_marked_widgets, remove_share_labels
 
 # Never article content, in a feed or anywhere else.
@@ -76,6 +77,7 @@ def clean(article: Article, site: SiteRules) -> None:
             if not any(ancestor.tag in ACTIVE_TAGS for ancestor in element.iterancestors()):
                 trace.remove("active content", excerpt(element), f"<{element.tag}> is never article content")
     _formulas_as_text(body)
+    _embeds_as_links(body, site, trace)
     etree.strip_elements(body, *ACTIVE_TAGS, with_tail=False)
     etree.strip_tags(body, "title")  # a stray <title> in the body: its words are text
     found = scan(article, site)
@@ -91,6 +93,37 @@ def clean(article: Article, site: SiteRules) -> None:
     remove_empty(body)
     remove_end_matter(article, site, found.scripted)
     trim_separators(body)
+
+
+def _embeds_as_links(body: etree._Element, site: SiteRules, trace: Trace | None) -> None:
+    """An embedded player (a YouTube or Vimeo iframe) becomes a link to its video's page, so
+    "Here is the video:" still leads to the video; the player itself is active content."""
+    if not site.embeds:
+        return
+    for player in list(body.iter("iframe", "embed", "object", "video")):
+        source = tidy_url(player.get("src") or player.get("data") or player.get("data-src") or "")
+        page, pattern = _embedded_page(source, site) if source else (None, "")
+        if page is None or player.getparent() is None:
+            continue
+        link = etree.Element("a", href=page)
+        link.text = " ".join((player.get("title") or "").split()) or page
+        if any(sibling.tag in BLOCK_TAGS for sibling in player.getparent()):
+            paragraph = etree.Element("p")
+            paragraph.append(link)
+            link = paragraph
+        link.tail = player.tail
+        player.getparent().replace(player, link)
+        if trace is not None:
+            trace.rewrite("src", source, page, site.describe("embeds", pattern))
+
+
+def _embedded_page(source: str, site: SiteRules) -> tuple[str | None, str]:
+    """The page of the video an embedded player shows, and the embeds pattern that says so."""
+    for pattern, replace, _origin in site.embeds:
+        match = pattern.search(source)
+        if match is not None:
+            return match.expand(replace), pattern.pattern
+    return None, ""
 
 
 def _formulas_as_text(body: etree._Element) -> None:

@@ -17,7 +17,7 @@ from .article import Article, Image, Source, Trace
 from .dates import isoformat, parse_date_line, parse_iso
 from .lang import detect_language
 from .read import clean_text, plain_title
-from .rules import RuleSet, SelectorSet, SiteRules
+from .rules import RuleSet, SiteRules
 from .tree import leaf_blocks, lines_of, raw_text, remove, text_of, trim_separators
 from .urls import absolutize, canonical_url, host_of, tidy_url, unwrap_proxy_url
 
@@ -188,8 +188,12 @@ def _pair_captions(body: etree._Element, site: SiteRules) -> None:
         unit = _image_unit(image)
         holder = _trailing_holder(unit, body)
         caption = holder.getnext()
-        if caption is None or (holder.tail or "").strip() or not _is_caption(caption, site.captions, complex_matches):
+        if caption is None or (holder.tail or "").strip() or not _is_caption(caption, site, complex_matches):
             continue
+        if holder.tag == "tr":  # a table of two rows, the image and its caption (Blogger's)
+            holder, caption = _caption_table(holder, caption)
+            if holder is None:
+                continue
         figure = etree.Element("figure")
         caption.addprevious(figure)
         figcaption = etree.Element("figcaption")
@@ -226,11 +230,29 @@ def _trailing_holder(unit: etree._Element, body: etree._Element) -> etree._Eleme
     return holder
 
 
-def _is_caption(element: etree._Element, captions: SelectorSet, complex_matches: set[etree._Element]) -> bool:
-    """An element right after an image is its caption if it (or its only child) is one by the rules."""
-    if not text_of(element) or any(True for _ in element.iter("img")):
+def _caption_table(image_row: etree._Element, caption_row: etree._Element) -> tuple[etree._Element | None, etree._Element]:
+    """For an image row and a caption row that are a whole table: the table's parts to turn
+    into a figure (the table goes; its caption text stays in the figure)."""
+    table = next(image_row.iterancestors("table"), None)
+    if table is None or len(table.findall(".//tr")) != 2:
+        return None, caption_row
+    figure_place = etree.Element("div")
+    table.addprevious(figure_place)
+    figure_place.tail = table.tail
+    figure_place.append(_image_unit(next(image_row.iter("img"))))
+    figure_place.append(caption_row)
+    table.getparent().remove(table)
+    return figure_place[0], caption_row
+
+
+def _is_caption(element: etree._Element, site: SiteRules, complex_matches: set[etree._Element]) -> bool:
+    """An element right after an image is its caption if it (or its only child) is one by the
+    rules, or its text starts the way captions do ("▲ …", "Photo: …", "图片来自 …")."""
+    text = text_of(element)
+    if not text or any(True for _ in element.iter("img")):
         return False
-    if captions.matches(element, complex_matches):
+    captions = site.captions
+    if captions.matches(element, complex_matches) or site.caption_text.is_caption(text):
         return True
     return len(element) == 1 and not (element.text or "").strip() and captions.matches(element[0], complex_matches)
 

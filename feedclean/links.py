@@ -10,13 +10,14 @@ the removals that follow.
 from __future__ import annotations
 
 import re
+import unicodedata
 
 from lxml import etree
 
 from .article import Article, Trace
 from .lang import detect_language
 from .rules import SiteRules
-from .tree import note, remove, text_of
+from .tree import note, remove, replace_with_text, text_of
 from .urls import (
     IMAGE_SCHEMES,
     LINK_SCHEMES,
@@ -38,6 +39,11 @@ _REPLACED_BY_SRC = ("sizes", *_LAZY_SOURCES, *_SRCSETS)
 _HIDDEN = frozenset((("display", "none"), ("visibility", "hidden")))
 # A first path segment that names a language (zh, en, pt-br), as publishers' URLs do.
 _LANGUAGE_SEGMENT = re.compile(r"[a-z]{2,3}(?:-[a-z0-9]{2,8})*", re.IGNORECASE)
+# An emoji's alt text: symbols (So, Sk), with the joiners, selectors and skin tones that combine them.
+_EMOJI_CATEGORIES = frozenset(("So", "Sk", "Mn", "Cf"))
+_EMOJI_MAX_CHARS = 8
+# An empty link to a picture (a lightbox link whose thumbnail a feed dropped) shows that picture.
+_IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".gif", ".webp", ".avif")
 _ATTRIBUTED_OR_CUSTOM = etree.XPath("descendant::*[@* or contains(local-name(), '-')]")
 
 
@@ -65,7 +71,10 @@ def scan(article: Article, site: SiteRules) -> Found:
     body, base, trace = article.tree, article.base or article.url, article.trace
     found = Found()
     for image in list(body.iter("img")):
-        _fix_image(image, base, site, trace)
+        if _is_emoji(image):
+            replace_with_text(image, image.get("alt", ""))
+        else:
+            _fix_image(image, base, site, trace)
     placeholders = _Placeholders(article)
     strip = site.strip
     if strip.tags:
@@ -113,6 +122,10 @@ def _fix_link(
     elif (host := host_of(url)) in site.footer_hosts:
         found.footer.append((element, site.describe("footer_links", host)))
     element.set("href", url)
+    if not len(element) and not (element.text or "").strip() and _is_picture(url, site):
+        picture = etree.Element("img", src=url)
+        picture.tail = element.tail
+        element.getparent().replace(element, picture)
 
 
 def _final_url(url: str, base: str | None, site: SiteRules, placeholders: _Placeholders, trace: Trace | None) -> str:
@@ -171,6 +184,18 @@ def _unwrapped(url: str, attribute: str, site: SiteRules, trace: Trace | None) -
         entry = site.wrappers.entry_for(url)
         trace.rewrite(attribute, url, unwrapped, site.describe("unwrap", entry[0] if entry else proxy_host_of(url)))
     return unwrapped
+
+
+def _is_picture(url: str, site: SiteRules) -> bool:
+    path = url.partition("?")[0].partition("#")[0].lower()
+    return path.endswith(_IMAGE_SUFFIXES) and is_allowed(url, IMAGE_SCHEMES) and site.trackers.match(url) is None
+
+
+def _is_emoji(image: etree._Element) -> bool:
+    """An image standing for an emoji (WordPress and Twitter draw them as images): its alt text
+    is one symbol, which the text keeps instead of a picture listed among the article's images."""
+    alt = image.get("alt") or ""
+    return 0 < len(alt) <= _EMOJI_MAX_CHARS and all(unicodedata.category(char) in _EMOJI_CATEGORIES for char in alt)
 
 
 def _fix_image(image: etree._Element, base: str | None, site: SiteRules, trace: Trace | None) -> None:

@@ -42,17 +42,18 @@ _LIST_KEYS = (
     "widget_markers",
     "rights",
     "captions",
+    "caption_text",
     "tracking_params",
     "date_format",
 )
 # What a rewrite_links replacement may name besides its groups (see README, "Rules").
 REWRITE_FIELDS = ("article_path_1", "article_lang")
-_TABLE_LIST_KEYS = {"unwrap": ("host", "param"), "rewrite_links": ("pattern", "replace")}
+_TABLE_LIST_KEYS = {"unwrap": ("host", "param"), "rewrite_links": ("pattern", "replace"), "embeds": ("pattern", "replace")}
 # Fields an entry of a table list may have besides the required ones.
-_OPTIONAL_FIELDS = {"unwrap": ("path",), "rewrite_links": ()}
+_OPTIONAL_FIELDS = {"unwrap": ("path",), "rewrite_links": (), "embeds": ()}
 _SCALAR_KEYS = ("name", "timezone")
 KNOWN_KEYS = frozenset(("hosts", *_LIST_KEYS, *_TABLE_LIST_KEYS, *_SCALAR_KEYS))
-_REGEX_KEYS = ("strip_text", "rights")
+_REGEX_KEYS = ("strip_text", "rights", "caption_text")
 _SELECTOR_KEYS = ("strip", "captions")
 
 _CSS = HTMLTranslator()
@@ -124,6 +125,7 @@ class SiteRules:
             Rewrite(re.compile(item["pattern"]), _to_template(item["replace"]), origin)
             for item, origin in merged["rewrite_links"]
         ]
+        self.embeds = [(re.compile(item["pattern"]), item["replace"], origin) for item, origin in merged["embeds"]]
         self.share_links = _pattern_table(merged["share_links"])
         self.feed_links = _pattern_table(merged["feed_links"])
         self.related_labels = frozenset(label_key(item) for item, _ in merged["related_labels"])
@@ -135,6 +137,7 @@ class SiteRules:
         self.share_labels = frozenset(normalize_label(item) for item, _ in merged["share_labels"])
         self.strip = SelectorSet([item for item, _ in merged["strip"]])
         self.captions = SelectorSet([item for item, _ in merged["captions"]])
+        self.caption_text = CaptionText([item for item, _ in merged["caption_text"]])
         self.strip_text = _TextRules(merged["strip_text"])
         self.rights = _TextRules(merged["rights"])
         self.widget_markers = frozenset(item.lower() for item, _ in merged["widget_markers"])
@@ -153,7 +156,7 @@ def _item_name(key: str, item: Any) -> str:
     """The string that identifies one entry of a rule list (a table entry by its host or pattern)."""
     if key == "unwrap":
         return item["host"]
-    if key == "rewrite_links":
+    if key in ("rewrite_links", "embeds"):
         return item["pattern"]
     return item
 
@@ -180,6 +183,20 @@ class _TextRules:
             if (combined_hit or not combinable) and regex.fullmatch(text):
                 return pattern, origin
         return None
+
+
+class CaptionText:
+    """How captions start ("▲", "Photo:", "图片来自"): patterns matched at the start of a short
+    text, case-insensitively, all in one regular expression."""
+
+    __slots__ = ("_regex",)
+    MAX_CHARS = 300
+
+    def __init__(self, patterns: list[str]) -> None:
+        self._regex = re.compile("|".join(f"(?:{pattern})" for pattern in patterns), _TEXT_FLAGS) if patterns else None
+
+    def is_caption(self, text: str) -> bool:
+        return self._regex is not None and len(text) <= self.MAX_CHARS and self._regex.match(text) is not None
 
 
 def _combinable(pattern: str) -> bool:
@@ -504,10 +521,10 @@ def _check_table_item(key: str, item: Any, fields: tuple[str, str], fail: Any) -
     try:
         regex = re.compile(item["pattern"])
     except re.error as error:
-        raise fail(f"invalid regular expression in 'rewrite_links': {item['pattern']!r}: {error}", key, item["pattern"]) from None
+        raise fail(f"invalid regular expression in {key!r}: {item['pattern']!r}: {error}", key, item["pattern"]) from None
     groups = {int(n) for n in re.findall(r"\\(\d)", item["replace"])}
     if groups and max(groups) > regex.groups:
-        raise fail(f"'rewrite_links' replacement {item['replace']!r} refers to a group the pattern lacks", key, item["replace"])
+        raise fail(f"{key!r} replacement {item['replace']!r} refers to a group the pattern lacks", key, item["replace"])
     return dict(item)
 
 

@@ -137,6 +137,17 @@ def remove(element: etree._Element) -> None:
     parent.remove(element)
 
 
+def replace_with_text(element: etree._Element, text: str) -> None:
+    """Replace `element` and its content by `text` (its tail stays after the text)."""
+    parent = element.getparent()
+    if parent is None:
+        return
+    element.tail = text + (element.tail or "")
+    for child in list(element):
+        element.remove(child)
+    remove(element)
+
+
 def unwrap(element: etree._Element) -> None:
     """Replace `element` by its content (text, children and tail stay in place)."""
     parent = element.getparent()

@@ -34,7 +34,7 @@ import subprocess
 import sys
 import tempfile
 import unicodedata
-from collections import Counter, defaultdict
+from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
@@ -47,10 +47,9 @@ from feedclean.render import render
 from feedclean.rules import BUILTIN
 
 _BLOCKS = frozenset(
-    "address article aside blockquote body br center dd details div dl dt figcaption figure footer h1 h2 h3 h4 h5 h6 "
-    "header hr li main nav ol p pre section summary table td th tr ul caption".split()
+    ["address", "article", "aside", "blockquote", "body", "br", "center", "dd", "details", "div", "dl", "dt", "figcaption", "figure", "footer", "h1", "h2", "h3", "h4", "h5", "h6", "header", "hr", "li", "main", "nav", "ol", "p", "pre", "section", "summary", "table", "td", "th", "tr", "ul", "caption"]
 )
-_INVISIBLE = frozenset("script style noscript template head title iframe object embed svg math".split())
+_INVISIBLE = frozenset(["script", "style", "noscript", "template", "head", "title", "iframe", "object", "embed", "svg", "math"])
 _SHORT = 200
 _MIN_LETTERS = 4
 
@@ -190,6 +189,7 @@ def segments(body_html: str) -> list[Segment]:
             found[-1].link_text.append(element.text_content())
         if tag == "img" and element.get("src"):
             found[-1].links.append(element.get("src"))
+            found[-1].text += element.get("alt") or ""
         if element.text and tag:
             found[-1].text += element.text
         for child in element:
@@ -383,11 +383,13 @@ def measure_feeds(corpus: Path, rules, labels, tallies: dict[str, Tally], show_u
         except feedclean.InputError as error:
             print(f"{feed}: {error}", file=sys.stderr)
             continue
+        by_link = {(address, article.title): article for article in articles for address in (article.url, *article.aliases) if address}
         by_title = {article.title: article for article in articles}
         for item in items:
             if labels is not None and item["dump"] not in labels:
                 continue
-            article = by_title.get(feedclean.read.plain_title(item.get("title") or ""))
+            title = feedclean.read.plain_title(item.get("title") or "")
+            article = by_link.get((item.get("origlink"), title)) or by_link.get((item.get("link"), title)) or by_title.get(title)
             tally = tallies[publisher_of(item["dump"])]
             tally.items += 1
             if article is None:
@@ -423,16 +425,15 @@ def report(tallies: dict[str, Tally], title: str) -> str:
         "|---|---|---|---|---|---|---|",
     ]
     total = Tally()
+    columns = ("items", "junk", "junk_left", "lost", "items_losing", "urls_wrong")
     for name, tally in sorted(tallies.items()):
-        lines.append(
-            f"| {name} | {tally.items} | {tally.junk} | {tally.junk_left} | {tally.lost} | {tally.items_losing} | {tally.urls_wrong} |"
-        )
-        for key in ("items", "junk", "junk_left", "lost", "items_losing", "urls_wrong"):
+        lines.append(f"| {name} | " + " | ".join(str(getattr(tally, key)) for key in columns) + " |")
+        for key in columns:
             setattr(total, key, getattr(total, key) + getattr(tally, key))
     share = f"{100 * total.junk_left / total.junk:.1f}%" if total.junk else "n/a"
-    lines.append(
-        f"| **all** | {total.items} | {total.junk} | {total.junk_left} ({share}) | {total.lost} | {total.items_losing} | {total.urls_wrong} |"
-    )
+    cells = [str(getattr(total, key)) for key in columns]
+    cells[2] += f" ({share})"
+    lines.append("| **all** | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
