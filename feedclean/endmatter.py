@@ -26,6 +26,8 @@ run that goes goes with it.
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Iterator
 from dataclasses import dataclass
 from urllib.parse import unquote
 
@@ -33,12 +35,16 @@ from lxml import etree
 
 from .article import Article, Trace
 from .rules import SiteRules, is_named_label, label_key
-from .tree import BLOCK_TAGS, leaf_blocks, note, remove, text_of, visible_length
+from .tree import BLOCK_TAGS, leaf_blocks, leaf_blocks_from_end, note, raw_text, remove, text_of, visible_length
 from .urls import canonical_url, split_url
 from .widgets import LABEL_MAX_CHARS, SEPARATORS, Outside
 
-# A note about the item itself carries at most this much text beside its links.
+# A note about the item itself carries at most this much text beside its links; a row of
+# links, with their words, at most ROW_MAX_CHARS (more is a paragraph).
 NOTE_MAX_CHARS = 200
+ROW_MAX_CHARS = 600
+# LABEL_MAX_CHARS before whitespace is collapsed (a label may be indented or spread over lines).
+_RAW_LABEL_MAX_CHARS = 3 * LABEL_MAX_CHARS
 # A path this long names one page, even on another host (a mirror of the same site).
 _PAGE_PATH_CHARS = 12
 # The folder a social network keeps its profiles in (reddit.com/r/…, youtube.com/channel/…).
@@ -68,12 +74,39 @@ def remove_end_matter(article: Article, site: SiteRules, scripted: list[etree._E
     docstring); then, after the article's last text, interactive widgets and the end matter."""
     body = article.tree
     roles = _Roles(article, site)
-    _remove_link_runs(body, roles, site, article.trace)
+    candidates = _short_blocks_with_links(body)
+    if candidates:
+        blocks = [block for block in leaf_blocks(body) if block.tag != "hr"]
+        _remove_link_runs(blocks, candidates, roles, site, article.trace)
     _remove_trailing_widgets(body, scripted, article.trace)
-    units = [block for block in leaf_blocks(body) if block.tag != "hr"] or [body]
+    units = (block for block in leaf_blocks_from_end(body) if block.tag != "hr")
     kept = _remove_trailing(units, roles, site, article.trace)
     if kept is not None:
         _trim_last_block(kept, roles, article.trace)
+
+
+def _short_blocks_with_links(body: etree._Element) -> set[etree._Element]:
+    """The blocks short enough to be a row of links that hold a link: most articles' links
+    sit in long paragraphs, and then the body need not be walked block by block."""
+    seen: set[etree._Element] = set()
+    short: set[etree._Element] = set()
+    for link in body.iter("a"):
+        block = next((ancestor for ancestor in link.iterancestors() if ancestor.tag in BLOCK_TAGS), body)
+        if block not in seen and link.get("href"):
+            seen.add(block)
+            if _may_be_row(block):
+                short.add(block)
+    return short
+
+
+def _may_be_row(block: etree._Element) -> bool:
+    """A cheap first look (lengths libxml2 gives, whitespace uncollapsed): is the block short,
+    and its text outside links short enough to be a label?"""
+    length = len(raw_text(block))
+    if length > ROW_MAX_CHARS:
+        return False
+    outside = length - sum(len(raw_text(link)) for link in block.iter("a") if link.get("href"))
+    return outside <= _RAW_LABEL_MAX_CHARS
 
 
 @dataclass(slots=True)
@@ -91,18 +124,30 @@ class _Roles:
 
     def __init__(self, article: Article, site: SiteRules) -> None:
         self._site = site
-        self._title = label_key(article.title or "")
-        self._addresses: set[tuple[str, str, str]] = set()
-        self._paths: set[str] = set()
-        for url in (article.url, *article.aliases):
-            parts = split_url(canonical_url(url, site.tracking)) if url else None
-            if parts is not None:
-                host, path, query, _ = parts
-                self._addresses.add((host, _path_key(path), query))
-                if len(path) >= _PAGE_PATH_CHARS:
-                    self._paths.add(_path_key(path))
+        self._article = article
+        self._known: tuple[set[tuple[str, str, str]], set[str]] | None = None
+        self.body = article.tree
         parts = split_url(article.url or "")
         self.own_host = parts[0] if parts else ""
+
+    @property
+    def _title(self) -> str:
+        return label_key(self._article.title or "")
+
+    def _own_addresses(self) -> tuple[set[tuple[str, str, str]], set[str]]:
+        """The item's addresses (host, path, query) and its long paths, worked out on first use."""
+        if self._known is None:
+            addresses: set[tuple[str, str, str]] = set()
+            paths: set[str] = set()
+            for url in (self._article.url, *self._article.aliases):
+                parts = split_url(canonical_url(url, self._site.tracking)) if url else None
+                if parts is not None:
+                    host, path, query, _ = parts
+                    addresses.add((host, _path_key(path), query))
+                    if len(path) >= _PAGE_PATH_CHARS:
+                        paths.add(_path_key(path))
+            self._known = (addresses, paths)
+        return self._known
 
     def of(self, link: etree._Element) -> str:
         """self, root, tag, profile, contact, glyph, readmore, own or external."""
@@ -117,9 +162,10 @@ class _Roles:
             return "external"
         host, path, query, fragment = parts
         key = _path_key(path)
-        if (host, key, query) in self._addresses or (key in self._paths and not query):
+        addresses, paths = self._own_addresses()
+        if (host, key, query) in addresses or (key in paths and not query):
             return "self"
-        if fragment.lower().startswith(_COMMENT_FRAGMENTS) and (key in self._paths or any(key == a[1] for a in self._addresses)):
+        if fragment.lower().startswith(_COMMENT_FRAGMENTS) and (key in paths or any(key == address[1] for address in addresses)):
             return "self"
         if words in self._site.readmore_labels:
             return "readmore"
@@ -182,15 +228,21 @@ def _fragment(href: str) -> str:
 
 def _path_key(path: str) -> str:
     """A path as compared: percent-escapes decoded (%E4 and %e4 alike), no trailing slash."""
-    return unquote(path).rstrip("/")
+    return (unquote(path) if "%" in path else path).rstrip("/")
 
 
-def _remove_trailing(units: list[etree._Element], roles: _Roles, site: SiteRules, trace: Trace | None) -> etree._Element | None:
-    """Walk back from the last block and remove the end matter, once the walk has reached the
-    article's last content block (returned); an item of nothing but links keeps them all."""
+def _remove_trailing(
+    units: Iterator[etree._Element], roles: _Roles, site: SiteRules, trace: Trace | None
+) -> etree._Element | None:
+    """Walk back from the last block (`units` come last first) and remove the end matter, once
+    the walk has reached the article's last content block (returned); an item of nothing but
+    links keeps them all. A body of loose text, with no block, is one unit."""
     doomed: list[_Unit] = []
     run: list[_Unit] = []
-    for element in reversed(units):
+    first = next(units, None)
+    if first is None:
+        return roles.body
+    for element in itertools.chain((first,), units):
         unit = _classify(element, roles, site)
         if unit.kind == "empty":
             continue
@@ -225,6 +277,8 @@ def _classify(element: etree._Element, roles: _Roles, site: SiteRules) -> _Unit:
     if not links:
         kind = "label" if _is_label(element, text, site) else "content"
         return _Unit(element, kind, [])
+    if len(text) > ROW_MAX_CHARS + NOTE_MAX_CHARS:
+        return _Unit(element, "content", [])
     outside = Outside(element, set(links))
     if outside.content:
         return _Unit(element, "content", [])
@@ -376,7 +430,9 @@ def _without_trailing_separators(text: str | None) -> str | None:
     return text[:end]
 
 
-def _remove_link_runs(body: etree._Element, roles: _Roles, site: SiteRules, trace: Trace | None) -> None:
+def _remove_link_runs(
+    blocks: list[etree._Element], candidates: set[etree._Element], roles: _Roles, site: SiteRules, trace: Trace | None
+) -> None:
     """Anywhere in the body, a run of link rows goes with the label before it when most of its
     links point at profiles, contact addresses, tag pages, glyphs or the item itself ("Follow
     us: …", "Tags: …"), or when a named label ("Related:", "延伸阅读") introduces it and every
@@ -384,8 +440,8 @@ def _remove_link_runs(body: etree._Element, roles: _Roles, site: SiteRules, trac
     run: list[_Unit] = []
     held: list[_Unit] = []  # short lines of text inside a run ("E-mail: x@example.com")
     before: etree._Element | None = None
-    for block in [block for block in leaf_blocks(body) if block.tag != "hr"]:
-        unit = _row_or_none(block, roles, site)
+    for block in blocks:
+        unit = _row_or_none(block, roles, site) if block in candidates else None
         if unit is not None:
             run += [*held, unit]
             held = []

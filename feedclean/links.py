@@ -106,12 +106,12 @@ def _fix_link(
     if href is None:
         return
     # An empty href points nowhere (an editor's leftover), not at the page it sits on.
-    url = tidy_url(href) and percent_encode_unsafe(_final_url(tidy_url(href), base, site, placeholders, trace))
-    pattern = site.share_links.match(url)
+    url = tidy_url(href)
+    url = url and percent_encode_unsafe(_final_url(url, base, site, placeholders, trace))
+    pattern = site.junk_links.match(url)
     if pattern is not None:
-        found.share.append((element, site.describe("share_links", pattern)))
-    elif (pattern := site.feed_links.match(url)) is not None:
-        found.feed.append((element, site.describe("feed_links", pattern)))
+        key = site.junk_link_keys[pattern]
+        (found.share if key == "share_links" else found.feed).append((element, site.describe(key, pattern)))
     elif not url or url.startswith("#") or not is_allowed(url, LINK_SCHEMES):
         del element.attrib["href"]
         if url_scheme(url) == "javascript":

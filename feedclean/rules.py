@@ -23,6 +23,7 @@ from cssselect.parser import Class, Element
 from lxml import etree
 
 from .dates import DateFormat, date_format_problem
+from .textrules import TEXT_FLAGS, CaptionText, TextRules
 from .urls import PatternTable, QueryFilter, Wrappers
 
 BUILTIN_ORIGIN = "built-in"
@@ -57,7 +58,6 @@ _REGEX_KEYS = ("strip_text", "rights", "caption_text")
 _SELECTOR_KEYS = ("strip", "captions")
 
 _CSS = HTMLTranslator()
-_TEXT_FLAGS = re.IGNORECASE | re.DOTALL
 _RULE_HEADER = re.compile(r"\s*\[\[\s*rule\s*\]\]")
 _HOST_NAME = re.compile(r"[^\W_](?:[\w-]*[^\W_])?(?:\.[^\W_](?:[\w-]*[^\W_])?)*")
 # An element for trying selectors on: some only fail when evaluated (an undeclared namespace prefix).
@@ -66,9 +66,6 @@ _PROBE = etree.Element("p")
 _MAX_RULES_BYTES = 1024 * 1024
 # Hosts whose merged rules are looked up without ranking the rules again.
 _HOSTS_REMEMBERED = 4096
-# Back-references (by number, by name or in a conditional) and global flags: a pattern with
-# any of them keeps its own regular expression, since group numbers shift in an alternation.
-_NOT_COMBINABLE = re.compile(r"\\[1-9]|\(\?P=|\(\?\(|^\(\?[aiLmsux]+\)")
 
 
 class RulesError(Exception):
@@ -126,8 +123,9 @@ class SiteRules:
             for item, origin in merged["rewrite_links"]
         ]
         self.embeds = [(re.compile(item["pattern"]), item["replace"], origin) for item, origin in merged["embeds"]]
-        self.share_links = _pattern_table(merged["share_links"])
-        self.feed_links = _pattern_table(merged["feed_links"])
+        # Share endpoints and feed services' links, looked up together: one probe per link.
+        self.junk_links = _pattern_table(merged["share_links"] + merged["feed_links"])
+        self.junk_link_keys = {item: key for key in ("feed_links", "share_links") for item, _ in merged[key]}
         self.related_labels = frozenset(label_key(item) for item, _ in merged["related_labels"])
         self.readmore_labels = frozenset(label_key(item) for item, _ in merged["readmore_labels"])
         self.tag_paths = tuple(item.lower() for item, _ in merged["tag_paths"])
@@ -138,8 +136,8 @@ class SiteRules:
         self.strip = SelectorSet([item for item, _ in merged["strip"]])
         self.captions = SelectorSet([item for item, _ in merged["captions"]])
         self.caption_text = CaptionText([item for item, _ in merged["caption_text"]])
-        self.strip_text = _TextRules(merged["strip_text"])
-        self.rights = _TextRules(merged["rights"])
+        self.strip_text = TextRules(merged["strip_text"])
+        self.rights = TextRules(merged["rights"])
         self.widget_markers = frozenset(item.lower() for item, _ in merged["widget_markers"])
         self.tracking = QueryFilter([item for item, _ in merged["tracking_params"]])
         for key, items in merged.items():
@@ -159,49 +157,6 @@ def _item_name(key: str, item: Any) -> str:
     if key in ("rewrite_links", "embeds"):
         return item["pattern"]
     return item
-
-
-class _TextRules:
-    """Regular expressions matched against a block's whole text, case-insensitively.
-
-    Most blocks match none, so the patterns are first tried as one
-    alternation; patterns that cannot stand in one (back-references, named
-    groups, leading global flags) are tried on their own.
-    """
-
-    __slots__ = ("_combined", "_each")
-
-    def __init__(self, items: list[tuple[str, str]]) -> None:
-        self._each = [(re.compile(pattern, _TEXT_FLAGS), pattern, origin, _combinable(pattern)) for pattern, origin in items]
-        together = [pattern for _, pattern, _, combinable in self._each if combinable]
-        self._combined = re.compile("|".join(f"(?:{p})" for p in together), _TEXT_FLAGS) if together else None
-
-    def match(self, text: str) -> tuple[str, str] | None:
-        """The (pattern, origin) of the first rule matching all of `text`, or None."""
-        combined_hit = self._combined is not None and self._combined.fullmatch(text) is not None
-        for regex, pattern, origin, combinable in self._each:
-            if (combined_hit or not combinable) and regex.fullmatch(text):
-                return pattern, origin
-        return None
-
-
-class CaptionText:
-    """How captions start ("▲", "Photo:", "图片来自"): patterns matched at the start of a short
-    text, case-insensitively, all in one regular expression."""
-
-    __slots__ = ("_regex",)
-    MAX_CHARS = 300
-
-    def __init__(self, patterns: list[str]) -> None:
-        self._regex = re.compile("|".join(f"(?:{pattern})" for pattern in patterns), _TEXT_FLAGS) if patterns else None
-
-    def is_caption(self, text: str) -> bool:
-        return self._regex is not None and len(text) <= self.MAX_CHARS and self._regex.match(text) is not None
-
-
-def _combinable(pattern: str) -> bool:
-    """Whether `pattern` means the same inside an alternation of others (group numbers and flags are shared there)."""
-    return re.compile(pattern).groupindex == {} and _NOT_COMBINABLE.search(pattern) is None
 
 
 def normalize_label(text: str) -> str:
@@ -495,7 +450,7 @@ def _item_problem(key: str, item: str) -> str | None:
     """What is wrong with one entry of a list key, or None."""
     if key in _REGEX_KEYS:
         try:
-            re.compile(item, _TEXT_FLAGS)
+            re.compile(item, TEXT_FLAGS)
         except re.error as error:
             return f"invalid regular expression in {key!r}: {item!r}: {error}"
     elif key in _SELECTOR_KEYS:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from typing import Any
 
 from lxml import etree
@@ -197,6 +198,23 @@ def leaf_blocks(root: etree._Element) -> list[etree._Element]:
                 continue
         leaves.append(block)
     return leaves
+
+
+def leaf_blocks_from_end(root: etree._Element) -> Iterator[etree._Element]:
+    """leaf_blocks(root) in reverse, found lazily from the end: a walk back over the last
+    blocks of a body costs what it reads, not the whole body."""
+    stack = list(root)
+    while stack:
+        node = stack.pop()
+        inner = [child for child in node if _holds_block(child)]
+        if inner or (node.tag not in BLOCK_TAGS and len(node)):
+            stack.extend(child for child in node if child.tag in BLOCK_TAGS or len(child))
+        elif node.tag in BLOCK_TAGS:
+            yield node
+
+
+def _holds_block(element: etree._Element) -> bool:
+    return element.tag in BLOCK_TAGS or any(True for child in element.iterdescendants() if child.tag in BLOCK_TAGS)
 
 
 def block_descendants(root: etree._Element) -> list[etree._Element]:

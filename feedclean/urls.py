@@ -221,7 +221,7 @@ class QueryFilter:
     on other links. Names and values compare case-insensitively.
     """
 
-    __slots__ = ("_names", "_prefixes", "_valued")
+    __slots__ = ("_names", "_prefixes", "_valued", "_valued_names")
 
     def __init__(self, entries: list[str] | tuple[str, ...]) -> None:
         names, prefixes, valued = set(), [], []
@@ -236,6 +236,7 @@ class QueryFilter:
         self._names = frozenset(names)
         self._prefixes = tuple(prefixes)
         self._valued = tuple(valued)
+        self._valued_names = frozenset(name for name, _ in valued)
 
     def __bool__(self) -> bool:
         return bool(self._names or self._prefixes or self._valued)
@@ -243,11 +244,11 @@ class QueryFilter:
     def is_tracking(self, piece: str) -> bool:
         """Whether one `name=value` piece of a query string tracks."""
         name, _, value = piece.partition("=")
-        name = unquote(name).lower()
+        name = (unquote(name) if "%" in name else name).lower()
         if name in self._names or name.startswith(self._prefixes):
             return True
-        if self._valued:
-            value = unquote(value.replace("+", " ")).lower()
+        if name in self._valued_names:
+            value = (unquote(value.replace("+", " ")) if "%" in value or "+" in value else value).lower()
             for tracked, wanted in self._valued:
                 if name == tracked and (value.startswith(wanted[:-1]) if wanted.endswith("*") else value == wanted):
                     return True
