@@ -9,6 +9,8 @@ never left as stray asterisks.
 
 from __future__ import annotations
 
+import re
+
 from lxml import etree
 
 from .emphasis import drop_unparseable_emphasis
@@ -20,6 +22,12 @@ TEXT, OPEN, CLOSE, LINK, END_LINK, IMAGE, CODE, BREAK = range(8)
 _EMPHASIS = {"em": "*", "i": "*", "cite": "*", "dfn": "*", "var": "*", "strong": "**", "b": "**"}
 _CODE_TAGS = frozenset(("code", "kbd", "samp", "tt"))
 _SKIPPED = frozenset(("wbr",))
+# Where a GFM extended autolink starts (cmark-gfm, markdown-it's linkify, mistune's url plugin,
+# goldmark): "http://", "https://", "ftp://" and "www.", in any case. It then runs on through
+# everything but whitespace (and "<", which is never written raw).
+_AUTOLINK_START = re.compile(r"://|www\.", re.IGNORECASE)
+# Tokens that open with a delimiter an autolink running into them would take into its URL.
+_OPENED_BY_DELIMITER = frozenset((CODE, LINK, IMAGE, BREAK))
 
 
 def text_token(tokens: list[tuple], text: str | None) -> None:
@@ -82,7 +90,7 @@ def serialize_inline(tokens: list[tuple], in_table: bool = False) -> list[tuple[
         paragraph = _merge_touching_code(_drop_empty_pairs(paragraph))
         if not any(token[0] in (TEXT, IMAGE, CODE) for token in paragraph):
             continue
-        markdown = _to_markdown(paragraph, in_table)
+        markdown = _to_markdown(_autolinks_ended(paragraph), in_table)
         text = "".join(token[1] if token[0] in (TEXT, CODE) else "\n" if token[0] == BREAK else "" for token in paragraph)
         if markdown.strip():
             result.append((markdown, text.strip()))
@@ -279,6 +287,38 @@ def _merge_touching_code(tokens: list[tuple]) -> list[tuple]:
         else:
             last_code, between = None, []
     return [(CODE, code[index]) if index in code else token for index, token in enumerate(tokens) if index not in dropped]
+
+
+def _autolinks_ended(tokens: list[tuple]) -> list[tuple]:
+    """A space before each code span, link, image or hard break that a GFM autolink would run into.
+
+    An autolink runs on to the next whitespace, so `http://a.b/` written against a code span
+    takes its opening backtick into the URL, and the code, written raw as code spans must be
+    (`<img onerror=…>`), is read as HTML; against a link's `[`, an image's `![` or a break's `\\`,
+    it garbles them. A word that holds an autolink's start (across emphasis, a link's text, an
+    image's alt) is ended with a space before such a token; other words are left as written
+    (`f(`x`)`, `e.g.`x``). Link and image targets do not count: a link is parsed as one.
+    """
+    ended: list[tuple] = []
+    word_tail = ""  # the last characters of the current word, where a start may straddle tokens
+    armed = False  # whether the current word holds an autolink's start
+    for token in tokens:
+        kind = token[0]
+        if armed and kind in _OPENED_BY_DELIMITER:
+            _insert_space(ended)
+            word_tail, armed = "", False
+        ended.append(token)
+        if kind == BREAK:
+            word_tail, armed = "", False
+        elif kind in (TEXT, IMAGE):
+            text = token[1]
+            space = text.rfind(" ")
+            if space >= 0:
+                word_tail, text, armed = "", text[space + 1 :], False
+            text = word_tail + text
+            armed = armed or _AUTOLINK_START.search(text) is not None
+            word_tail = text[-3:]
+    return ended
 
 
 def _to_markdown(tokens: list[tuple], in_table: bool) -> str:
