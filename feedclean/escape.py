@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import re
 
+from .controls import encode_controls
+
 _SPECIAL = re.compile(r"[\\`*_\[\]<&~|]")
 _ENTITY_LIKE = re.compile(r"&(?:#[0-9]{1,8}|#[xX][0-9a-fA-F]{1,8}|[A-Za-z][A-Za-z0-9]{1,31});")
 # The start of an entity that the text after it (another inline piece) could complete.
 _ENTITY_START = re.compile(r"&(?:#[xX]?[0-9a-fA-F]{0,8}|[A-Za-z][A-Za-z0-9]{0,31})?\Z")
 _BACKTICKS = re.compile(r"`+")
-_URL_PERCENT = re.compile(r"[\x00-\x20\x7f<>\\]")
+_URL_PERCENT = re.compile(r"[ <>\\]")
 _URL_BACKSLASH = re.compile(r"[()|]")
 _BLOCK_START = re.compile(
     r"^(?:(#{1,6})(?=[ \t]|$)|(>)|([-+])(?=[ \t]|$)|\d{1,9}([.)])(?=[ \t]|$)|(=)+[ \t]*$|(-)+[ \t]*$)", re.M
@@ -78,12 +80,12 @@ def code_span(code: str, in_table: bool) -> str:
 def destination(url: str) -> str:
     """A link destination no renderer can misread, that still decodes to the same URL.
 
-    Spaces, controls, angle brackets and backslashes are percent-encoded (as
-    renderers would do anyway); parentheses and pipes are backslash-escaped,
+    Controls (controls.py), spaces, angle brackets and backslashes are percent-encoded
+    (as renderers would do anyway); parentheses and pipes are backslash-escaped,
     which CommonMark undoes and GFM tables respect; so is an `&` that starts
     an entity, which CommonMark would otherwise decode (`javascript&colon;`).
     """
-    url = _URL_PERCENT.sub(lambda match: f"%{ord(match.group()):02X}", url)
+    url = _URL_PERCENT.sub(lambda match: f"%{ord(match.group()):02X}", encode_controls(url))
     url = _URL_BACKSLASH.sub(r"\\\g<0>", url)
     return _ENTITY_LIKE.sub(lambda match: "\\" + match.group(), url) if "&" in url else url
 

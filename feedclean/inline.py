@@ -13,6 +13,7 @@ import re
 
 from lxml import etree
 
+from .controls import strip_controls
 from .emphasis import drop_unparseable_emphasis
 from .escape import code_span, destination, escape_text
 from .tree import BLOCK_TAGS
@@ -31,8 +32,10 @@ _OPENED_BY_DELIMITER = frozenset((CODE, LINK, IMAGE, BREAK))
 
 
 def text_token(tokens: list[tuple], text: str | None) -> None:
+    """Append the tree's text as a token: every piece of text enters the Markdown here, without
+    its control characters (before it is escaped, so a dropped one cannot join two escapes)."""
     if text:
-        tokens.append((TEXT, text))
+        tokens.append((TEXT, strip_controls(text)))
 
 
 def collect(element: etree._Element, tokens: list[tuple], in_link: bool) -> None:
@@ -43,7 +46,7 @@ def collect(element: etree._Element, tokens: list[tuple], in_link: bool) -> None
     elif tag == "img":
         src = element.get("src") or ""
         if src and is_allowed(src, IMAGE_SCHEMES):
-            tokens.append((IMAGE, " ".join((element.get("alt") or "").split()), src))
+            tokens.append((IMAGE, " ".join(strip_controls(element.get("alt") or "").split()), src))
     elif tag in _EMPHASIS:
         delimiter = _EMPHASIS[tag]
         tokens.append((OPEN, delimiter))
@@ -55,7 +58,7 @@ def collect(element: etree._Element, tokens: list[tuple], in_link: bool) -> None
         collect_children(element, tokens, True)
         tokens.append((END_LINK, href))
     elif tag in _CODE_TAGS:
-        tokens.append((CODE, "".join(element.itertext())))
+        tokens.append((CODE, strip_controls("".join(element.itertext()))))
     elif tag == "q":
         tokens.append((TEXT, "“"))
         collect_children(element, tokens, in_link)

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 from lxml import etree
 
+from .controls import strip_controls
 from .escape import backtick_fence, escape_block_starts, escape_text
 from .inline import BREAK, CLOSE, OPEN, TEXT, collect, collect_children, serialize_inline, text_token
 from .tree import BLOCK_TAGS
@@ -56,9 +57,6 @@ class _Renderer:
     def children(self, element: etree._Element, depth: int) -> list[Block]:
         """Render a container whose content may mix blocks and loose inline content."""
         blocks: list[Block] = []
-        if not len(element):
-            self._flush([(TEXT, element.text or "")], blocks, None)
-            return blocks
         run: list[tuple] = []
         text_token(run, element.text)
         for child in element:
@@ -82,7 +80,7 @@ class _Renderer:
     def block(self, element: etree._Element, depth: int, before: list[Block]) -> list[Block]:
         tag = element.tag
         if depth > MAX_DEPTH:
-            text = " ".join("".join(element.itertext()).split())
+            text = " ".join(strip_controls("".join(element.itertext())).split())
             return [Block(escape_text(text), text)] if text else []
         if tag in _HEADINGS:
             return self._heading(element, _HEADINGS[tag])
@@ -192,7 +190,10 @@ class _Renderer:
         strays: list[Block] = []
         for part in parts:
             loose = [part.text, *(child.tail for child in part if child.tag in _TABLE_STRUCTURE)]
-            self._flush([(TEXT, text) for text in loose if text], strays, None)
+            run: list[tuple] = []
+            for text in loose:
+                text_token(run, text)
+            self._flush(run, strays, None)
             for child in part:
                 if child.tag not in _TABLE_STRUCTURE:
                     strays.extend(self.block(child, depth + 1, []))
@@ -239,7 +240,7 @@ def _cell(cell: etree._Element) -> tuple[str, str]:
 
 
 def _code_block(pre: etree._Element) -> list[Block]:
-    code = _preformatted_text(pre).strip("\n")
+    code = strip_controls(_preformatted_text(pre)).strip("\n")
     if not code.strip():
         return []
     fence = backtick_fence(code, 3)

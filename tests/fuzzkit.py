@@ -472,7 +472,8 @@ HTML_SNIPPETS = (
 )  # fmt: skip
 ENTITIES = (
     "&amp;", "&lt;", "&gt;", "&nbsp;", "&#0;", "&#x110000;", "&#xD800;", "&#65;", "&#x4e2d;", "&bogus;", "&amp",
-    "&#", "&#x;", "&lt;script&gt;", "&copy;", "&#8232;", "&#x85;", "&#9999999999;",
+    "&#", "&#x;", "&lt;script&gt;", "&copy;", "&#8232;", "&#x85;", "&#9999999999;", "&#x1b;]52;c;eA==&#7;", "&#x1b;[8m",
+    "&#127;", "&#x0b;", "&#13;",
 )  # fmt: skip
 ENCODINGS = ("gb18030", "big5", "big5hkscs", "utf-16", "utf-16-le", "utf-16-be", "cp1252", "latin-1", "shift_jis", "euc-kr")
 MAX_MUTATED_BYTES = 1_000_000
@@ -641,6 +642,8 @@ _MARKDOWN_ELEMENTS = frozenset(
     ("html", "body", "div", "p", "a", "img", "code", "pre", "em", "strong", "del", "s", "table", "thead", "tbody", "tr", "th",
      "td", "h1", "h2", "h3", "h4", "h5", "h6", "ul", "ol", "li", "blockquote", "hr", "br")
 )  # fmt: skip
+# Control characters (C0 but tab and newline, DEL, C1): none may reach an output.
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 _SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*):")
 _URL_EDGES = "".join(map(chr, range(0x21)))
 
@@ -706,6 +709,7 @@ def check_input_error(error: feedclean.InputError) -> None:
 def check_markdown(markdown: str) -> tuple[dict, str]:
     """Split an .md output exactly as written: "---\\n<front>\\n---\\n" then "\\n<body>\\n" if any."""
     assert markdown.startswith("---\n"), f"no front matter: {markdown[:80]!r}"
+    assert not _CONTROL.search(markdown), f"control characters in the .md: {_CONTROL.findall(markdown)[:5]}"
     end = markdown.find("\n---\n", 3)
     assert end >= 0, f"front matter not closed: {markdown[:200]!r}"
     try:
@@ -726,7 +730,20 @@ def check_document(document: object) -> dict:
     assert isinstance(document, dict) and tuple(document) == JSON_KEYS, f"JSON keys: {str(document)[:300]}"
     assert document["schema"] == 1
     assert isinstance(document["markdown"], str) and isinstance(document["text"], str)
+    _check_no_controls(document)
     return document
+
+
+def _check_no_controls(value: object) -> None:
+    """No string in a JSON document holds a control character (its JSON text escapes them; whoever prints it would not)."""
+    if isinstance(value, str):
+        assert not _CONTROL.search(value), f"control characters in a JSON value: {value[:200]!r}"
+    elif isinstance(value, dict):
+        for item in value.values():
+            _check_no_controls(item)
+    elif isinstance(value, list):
+        for item in value:
+            _check_no_controls(item)
 
 
 def check_body(body: str) -> str:
