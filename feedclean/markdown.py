@@ -15,6 +15,8 @@ pass HTML through (see README, "Markdown").
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from lxml import etree
@@ -27,20 +29,36 @@ from .tree import BLOCK_TAGS
 # Below this depth a subtree is rendered as plain text, to bound recursion.
 MAX_DEPTH = 200
 
+# Lists and quotes nest at most this deep, their markers taking at most this many columns of
+# each line (see _Renderer._container); deeper ones are written unnested, their text kept.
+_MAX_NESTING = 6
+_MAX_INDENT = 32
 # CommonMark list numbers have at most nine digits.
 _MAX_LIST_NUMBER = 999_999_999
 _HEADINGS = {"h1": 1, "h2": 2, "h3": 3, "h4": 4, "h5": 5, "h6": 6}
+# A table's rows are padded with empty cells to its width (the header row always, or GFM drops
+# the cells of longer rows; mistune reads no table with a short row) only while that keeps it
+# within this many cells for each one its rows span: one row of 2,000 wide cells above 2,000
+# one-cell rows would otherwise be written as 200 million empty cells. Past it, short rows
+# stay short, which GFM fills in.
+_MAX_PADDING_GROWTH = 4
 _TABLE_STRUCTURE = frozenset(("thead", "tbody", "tfoot", "tr", "td", "th", "caption", "colgroup", "col"))
 _INFO_STRING = re.compile(r"[^A-Za-z0-9_+#.-]")
 
 
 @dataclass(slots=True)
 class Block:
-    """One rendered block: its Markdown, its plain text, and what kind it is."""
+    """One rendered block: its Markdown, its plain text, and what kind it is.
+
+    `interrupts` says whether the block may start on the line after a paragraph's
+    last line: CommonMark lets a list interrupt a paragraph unless it is ordered and
+    starts at another number than 1 (`intro` then `5. five` is one paragraph).
+    """
 
     markdown: str
     text: str
     kind: str = "paragraph"
+    interrupts: bool = False
 
 
 def render_body(body: etree._Element) -> tuple[str, str]:
@@ -52,7 +70,29 @@ def render_body(body: etree._Element) -> tuple[str, str]:
 
 
 class _Renderer:
-    """Walks blocks; remembers the previous list so adjacent lists do not merge."""
+    """Walks blocks; remembers the previous list so adjacent lists do not merge, and how deep
+    in lists and quotes it is, so that nesting stays within what renderers read back."""
+
+    def __init__(self) -> None:
+        self._nesting = 0  # lists and quotes open around the block being rendered
+        self._indent = 0  # columns their markers take at the start of each line
+
+    @contextmanager
+    def _container(self, width: int) -> Iterator[bool]:
+        """Open a list or quote whose marker takes `width` columns, if it may nest; yields whether it does.
+
+        Past _MAX_NESTING levels markdown-it (CommonMark preset) drops the text, and
+        every line inside pays every marker's width: a line break 200 quotes deep cost
+        400 bytes. A container that may not nest has its content written unnested.
+        """
+        nests = self._nesting < _MAX_NESTING and self._indent + width <= _MAX_INDENT
+        if nests:
+            self._nesting += 1
+            self._indent += width
+        yield nests
+        if nests:
+            self._nesting -= 1
+            self._indent -= width
 
     def children(self, element: etree._Element, depth: int) -> list[Block]:
         """Render a container whose content may mix blocks and loose inline content."""
@@ -121,11 +161,39 @@ class _Renderer:
     def _list(self, element: etree._Element, depth: int, before: list[Block]) -> list[Block]:
         ordered = element.tag == "ol"
         previous_kind = before[-1].kind if before else ""
+        number = _int_attribute(element, "start", 1) if ordered else 1
         if ordered:
-            number = _int_attribute(element, "start", 1)
             delimiter = ")" if previous_kind == "ordered list ." else "."
         else:
             bullet = "*" if previous_kind == "bullet list -" else "-"
+        # The widest marker this list can have ("999999999. "), or a bullet's "- ".
+        width = len(str(min(number + len(element), _MAX_LIST_NUMBER))) + 2 if ordered else 2
+        with self._container(width) as nests:
+            items = [item for item in self._items(element, depth) if item]
+        if not nests:
+            return [block for item in items for block in item]
+        if not items:
+            return []
+        if ordered:
+            number = min(number, _MAX_LIST_NUMBER - len(items) + 1)
+        # An item's blocks go on consecutive lines only when each after the first is a list that can
+        # interrupt a paragraph; anything else would be read into the block before it.
+        loose = any(not block.interrupts for item in items for block in item[1:])
+        lines, texts = [], []
+        for index, item in enumerate(items):
+            marker = f"{number + index}{delimiter}" if ordered else bullet
+            if item[0].kind == "rule" and not ordered:
+                # "- ---" is a thematic break, not an item holding one: draw it in the other character.
+                item[0] = Block("***" if bullet == "-" else "---", "", "rule")
+            body = ("\n\n" if loose else "\n").join(b.markdown for b in item)
+            lines.append(_indent_item(marker, body))
+            texts.append(" ".join(b.text for b in item if b.text))
+        kind = f"ordered list {delimiter}" if ordered else f"bullet list {bullet}"
+        return [Block(("\n\n" if loose else "\n").join(lines), "\n".join(texts), kind, number == 1)]
+
+    def _items(self, element: etree._Element, depth: int) -> list[list[Block]]:
+        """A list's items, each as its blocks; a list or block straight inside the list (not in an
+        <li>) joins the item before it, or makes one."""
         items: list[list[Block]] = []
         for child in element:
             if child.tag == "li":
@@ -134,25 +202,13 @@ class _Renderer:
                 items[-1].extend(self._list(child, depth + 1, items[-1]))
             elif child.tag in BLOCK_TAGS:
                 items.append(self.block(child, depth + 1, []))
-        items = [item for item in items if item]
-        if not items:
-            return []
-        if ordered:
-            number = min(number, _MAX_LIST_NUMBER - len(items) + 1)
-        loose = any(sum(1 for b in item if not b.kind.endswith(("list -", "list *", "list .", "list )"))) > 1 for item in items)
-        lines, texts = [], []
-        for index, item in enumerate(items):
-            marker = f"{number + index}{delimiter}" if ordered else bullet
-            body = ("\n\n" if loose else "\n").join(b.markdown for b in item)
-            lines.append(_indent_item(marker, body))
-            texts.append(" ".join(b.text for b in item if b.text))
-        kind = f"ordered list {delimiter}" if ordered else f"bullet list {bullet}"
-        return [Block(("\n\n" if loose else "\n").join(lines), "\n".join(texts), kind)]
+        return items
 
     def _quote(self, element: etree._Element, depth: int) -> list[Block]:
-        inner = self.children(element, depth)
-        if not inner:
-            return []
+        with self._container(len("> ")) as nests:
+            inner = self.children(element, depth)
+        if not inner or not nests:
+            return inner
         markdown = "\n\n".join(b.markdown for b in inner)
         quoted = "\n".join(f"> {line}" if line else ">" for line in markdown.split("\n"))
         return [Block(quoted, "\n\n".join(b.text for b in inner if b.text), "quote")]
@@ -197,10 +253,12 @@ class _Renderer:
             for child in part:
                 if child.tag not in _TABLE_STRUCTURE:
                     strays.extend(self.block(child, depth + 1, []))
-        width = max((sum(span for _, span in row) for row in rows), default=0)
+        spans = [sum(span for _, span in row) for row in rows]
+        width = max(spans, default=0)
         if width <= 1:
             cells = [block for row in rows for cell, _ in row for block in self.children(cell, depth + 1)]
             return caption + cells + strays
+        padded = len(rows) * width <= _MAX_PADDING_GROWTH * sum(spans)
         lines, texts = [], []
         for index, row in enumerate(rows):
             cells, plain = [], []
@@ -208,7 +266,8 @@ class _Renderer:
                 markdown, text = _cell(cell)
                 cells.extend([markdown] + [""] * (span - 1))
                 plain.append(text)
-            cells.extend([""] * (width - len(cells)))
+            if index == 0 or padded:
+                cells.extend([""] * (width - len(cells)))
             lines.append("| " + " | ".join(cells) + " |")
             texts.append("\t".join(plain))
             if index == 0:
