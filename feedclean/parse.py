@@ -39,6 +39,11 @@ _HEAD_ONLY = frozenset(("title", "meta", "link", "base", "style", "script", "nos
 # holds the first and last characters of that choice.
 _MAX_ARTICLE_GROWTH = 1.5
 _EDGE_CHARS = 60
+# References to the controls libxml2 puts in a tree but lxml refuses to set there (C0 but tab
+# and line ends: &#27;, &#x1b, &#0027;): moving text that held one raised ValueError.
+_CONTROL_REFERENCE = re.compile(
+    r"&#(?:[xX]0*(?:1[0-9a-fA-F]|[0-8bBcCeEfF])(?![0-9a-fA-F])|0*(?:3[01]|2[0-9]|1[1245-9]|[0-8])(?![0-9]));?"
+)
 _PAGE_PREFIXES = ("<!doctype", "<html", "<?xml")
 
 
@@ -78,6 +83,8 @@ def _block_containers(body: etree._Element) -> list[etree._Element]:
 
 
 def _parse_html(html: str) -> etree._Element:
+    if "&#" in html:
+        html = _CONTROL_REFERENCE.sub("", html)
     try:
         root = etree.fromstring(html.encode("utf-8", "surrogatepass"), PARSER)
     except (etree.ParserError, etree.XMLSyntaxError, ValueError) as error:

@@ -139,3 +139,12 @@ def test_rules_command_prints_no_control_character_of_a_rules_file(tmp_path) -> 
         if options:
             for text in _strings(json.loads(result.output)):
                 assert not CONTROL.search(text), repr(text)
+
+
+@pytest.mark.parametrize("reference", ["&#x1b;", "&#27;", "&#27", "&#0027;", "&#X1B;", "&#1;", "&#x0c;"])
+def test_a_control_reference_beside_blocks_is_converted(reference: str) -> None:
+    """libxml2 puts what `&#27;` names in the tree, and lxml then refused to move that text into
+    the paragraph it wraps loose text in (a ValueError, the input lost as an internal error)."""
+    data = make_dump(f"<div><p>before</p>loose{reference}text<p>after</p></div>").encode()
+    document = json.loads(feedclean.convert_bytes(data, "json"))
+    assert document["markdown"] == "before\n\nloosetext\n\nafter"
