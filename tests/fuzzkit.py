@@ -645,6 +645,9 @@ _MARKDOWN_ELEMENTS = frozenset(
 # Control characters (C0 but tab and newline, DEL, C1): none may reach an output.
 _CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 _SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*):")
+# cmark-gfm makes e-mail autolinks of text ("mailto:a@b.c", "xmpp:a@b.c") and takes the word
+# before into the scheme ("www.mailto:a@b.c"): a scheme no browser runs, never javascript: or data:.
+_CHAT_SCHEME = re.compile(r"(?:[A-Za-z0-9+.-]*\.)?(?:mailto|xmpp)", re.IGNORECASE)
 _URL_EDGES = "".join(map(chr, range(0x21)))
 
 
@@ -772,7 +775,9 @@ def _check_rendered(rendered: str) -> None:
                 url = re.sub(r"[\t\n\r]", "", value).lstrip(_URL_EDGES)
                 scheme = _SCHEME.match(url)
                 allowed = SAFE_LINK_SCHEMES if name == "href" else SAFE_IMAGE_SCHEMES
-                assert scheme is None or scheme.group(1).lower() in allowed, f"unsafe {name}={value[:80]!r}"
+                safe = scheme is None or scheme.group(1).lower() in allowed
+                safe = safe or (name == "href" and _CHAT_SCHEME.fullmatch(scheme.group(1)) is not None)
+                assert safe, f"unsafe {name}={value[:80]!r}"
 
 
 def _html_root(rendered: str) -> etree._Element:
