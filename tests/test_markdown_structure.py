@@ -39,10 +39,10 @@ END = "<p>The end.</p>"  # the cleaning may drop a rule or a lone list that ends
 
 
 @st.composite
-def blocks(draw: st.DrawFn, nesting: int = 0) -> str:
-    """One block; lists and quotes only while `nesting` stays within MAX_NESTING."""
+def blocks(draw: st.DrawFn, nesting: int = 0, deepest: int = MAX_NESTING, starts: tuple[str, ...] = STARTS) -> str:
+    """One block; lists and quotes only while `nesting` stays below `deepest`."""
     kinds = ["p", "pre", "h3", "hr", "table", "br"]
-    if nesting < MAX_NESTING:
+    if nesting < deepest:
         kinds += ["ul", "ol", "ol", "blockquote"]
     kind = draw(st.sampled_from(kinds))
     word = draw(st.sampled_from(WORDS))
@@ -59,17 +59,17 @@ def blocks(draw: st.DrawFn, nesting: int = 0) -> str:
     if kind == "table":
         return f"<table><tr><th>{word}</th><th>b</th></tr><tr><td>c</td><td>d</td></tr></table>"
     if kind == "blockquote":
-        inner = draw(st.lists(blocks(nesting + 1), min_size=1, max_size=2))
+        inner = draw(st.lists(blocks(nesting + 1, deepest, starts), min_size=1, max_size=2))
         return f"<blockquote>{''.join(inner)}</blockquote>"
-    start = f' start="{draw(st.sampled_from(STARTS))}"' if kind == "ol" and draw(st.booleans()) else ""
-    items = draw(st.lists(_item(nesting + 1), min_size=1, max_size=3))
+    start = f' start="{draw(st.sampled_from(starts))}"' if kind == "ol" and draw(st.booleans()) else ""
+    items = draw(st.lists(_item(nesting + 1, deepest, starts), min_size=1, max_size=3))
     return f"<{kind}{start}>{''.join(items)}</{kind}>"
 
 
 @st.composite
-def _item(draw: st.DrawFn, nesting: int) -> str:
+def _item(draw: st.DrawFn, nesting: int, deepest: int, starts: tuple[str, ...]) -> str:
     parts = [draw(st.sampled_from(WORDS))] if draw(st.booleans()) else []
-    parts += draw(st.lists(blocks(nesting), min_size=0 if parts else 1, max_size=2))
+    parts += draw(st.lists(blocks(nesting, deepest, starts), min_size=0 if parts else 1, max_size=2))
     if draw(st.integers(0, 4)) == 0:
         parts.append(draw(st.sampled_from(WORDS)))  # text after the item's blocks
     return f"<li>{''.join(parts)}</li>"
@@ -117,6 +117,29 @@ def test_rendering_gives_back_the_structure(body: list[str]) -> None:
     renderings = {"markdown-it": GFM.render(markdown), "cmark-gfm": cmarkgfm.github_flavored_markdown_to_html(markdown)}
     for name, rendered in renderings.items():
         assert skeleton(rendered) == expected, f"{name} reads another structure\nmarkdown:\n{markdown}"
+
+
+def _words(tree: list) -> list[str]:
+    return [word for node in tree for word in (_words(node[1:]) if isinstance(node, list) else [node])]
+
+
+def _code_blocks(tree: list) -> int:
+    return sum((node[0] == "pre") + _code_blocks(node[1:]) for node in tree if isinstance(node, list))
+
+
+@given(st.lists(blocks(deepest=10, starts=(*STARTS, "12345", "999999999")), min_size=1, max_size=3))
+@settings(deadline=None)
+def test_deep_nesting_keeps_every_word_and_makes_no_code_block(body: list[str]) -> None:
+    """Past the nesting budget the structure is flattened, but every word is still there, read as
+    text: none is lost, and no line indented past a marker becomes an indented code block."""
+    html = "".join(body) + END
+    markdown = _markdown(html)
+    expected = skeleton(html)
+    renderings = {"markdown-it": GFM.render(markdown), "cmark-gfm": cmarkgfm.github_flavored_markdown_to_html(markdown)}
+    for name, rendered in renderings.items():
+        found = skeleton(rendered)
+        assert sorted(_words(found)) == sorted(_words(expected)), f"{name} reads other words\nmarkdown:\n{markdown}"
+        assert _code_blocks(found) == _code_blocks(expected), f"{name} reads other code blocks\nmarkdown:\n{markdown}"
 
 
 def test_the_issue_example_keeps_its_nested_list() -> None:
