@@ -300,27 +300,32 @@ def _autolinks_ended(tokens: list[tuple]) -> list[tuple]:
     (`<img onerror=…>`), is read as HTML; against a link's `[`, an image's `![` or a break's `\\`,
     it garbles them. A word that holds an autolink's start (across emphasis, a link's text, an
     image's alt) is ended with a space before such a token; other words are left as written
-    (`f(`x`)`, `e.g.`x``). Link and image targets do not count: a link is parsed as one.
+    (`f(`x`)`, `e.g.`x``). A link's or image's target counts only before a code span: it is
+    read as text only where the link did not parse (mistune's autolinks can eat the backslash
+    of an escaped `]` in a link's text, closing it early), and then only the code is at stake.
     """
     ended: list[tuple] = []
     word_tail = ""  # the last characters of the current word, where a start may straddle tokens
-    armed = False  # whether the current word holds an autolink's start
+    armed = False  # whether the current word's text holds an autolink's start
+    target_armed = False  # whether a link's or image's target in the current word holds one
     for token in tokens:
         kind = token[0]
-        if armed and kind in _OPENED_BY_DELIMITER:
+        if kind in _OPENED_BY_DELIMITER and (armed or (target_armed and kind == CODE)):
             _insert_space(ended)
-            word_tail, armed = "", False
+            word_tail, armed, target_armed = "", False, False
         ended.append(token)
         if kind == BREAK:
-            word_tail, armed = "", False
+            word_tail, armed, target_armed = "", False, False
         elif kind in (TEXT, IMAGE):
             text = token[1]
             space = text.rfind(" ")
             if space >= 0:
-                word_tail, text, armed = "", text[space + 1 :], False
+                word_tail, text, armed, target_armed = "", text[space + 1 :], False, False
             text = word_tail + text
             armed = armed or _AUTOLINK_START.search(text) is not None
             word_tail = text[-3:]
+        if kind in (END_LINK, IMAGE):
+            target_armed = target_armed or _AUTOLINK_START.search(token[-1]) is not None
     return ended
 
 

@@ -182,6 +182,7 @@ def _seen(word: str, text: str) -> bool:
 @given(autolink_neighbour_dumps())
 @example(fuzzkit.dump_bytes("<p>see http://example.com/<code>&lt;img src=x onerror=alert(1)&gt;</code> end</p>"))
 @example(fuzzkit.dump_bytes("<p>www.example.com<code>&lt;img src=x onerror=alert(1)&gt;</code></p>"))
+@example(fuzzkit.dump_bytes('<p><a href="https://e.com/">see http://x.y/[1] more</a><code>&lt;script&gt;</code></p>'))
 def test_autolinks_never_swallow_a_delimiter(data: bytes) -> None:
     """GFM autolinks run on to the next space; none may take in a code span's backtick (its raw
     HTML would go live) under cmark-gfm, markdown-it with linkify or mistune's url plugin."""
