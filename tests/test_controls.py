@@ -148,3 +148,16 @@ def test_a_control_reference_beside_blocks_is_converted(reference: str) -> None:
     data = make_dump(f"<div><p>before</p>loose{reference}text<p>after</p></div>").encode()
     document = json.loads(feedclean.convert_bytes(data, "json"))
     assert document["markdown"] == "before\n\nloosetext\n\nafter"
+
+
+def test_a_control_reference_in_a_whole_page_is_converted() -> None:
+    """readability's cleaner raised on one after an element it drops, and the page was lost
+    ("cannot find the article in the web page")."""
+    page = (
+        "<!DOCTYPE html><html><head><title>Page</title></head><body><article>"
+        "<p>A long paragraph of article text&#x1b; that readability keeps as the content of the page.</p>"
+        "<p>Another paragraph <script>x()</script>&#27;of the article, so that it is clearly the main content.</p>"
+        "</article></body></html>"
+    )
+    document = json.loads(feedclean.convert_bytes(make_dump(page).encode(), "json"))
+    assert "A long paragraph of article text that readability keeps" in document["text"]
