@@ -9,6 +9,7 @@ the JSON, and what `explain` and `rules` print.
 
 from __future__ import annotations
 
+import html
 import io
 import json
 import re
@@ -161,3 +162,12 @@ def test_a_control_reference_in_a_whole_page_is_converted() -> None:
     )
     document = json.loads(feedclean.convert_bytes(make_dump(page).encode(), "json"))
     assert "A long paragraph of article text that readability keeps" in document["text"]
+
+
+def test_a_control_in_a_feed_item_is_converted() -> None:
+    """feedparser decodes an XML reference &#27; into an item's body; the tree refused the ESC."""
+    body = html.escape("<p>first</p>loose") + "&#x1b;" + html.escape("[8m text<p>after</p>")
+    item = f"<item><title>T</title><description>{body}</description></item>"
+    feed = f'<?xml version="1.0"?><rss version="2.0"><channel><title>F</title>{item}</channel></rss>'
+    document = json.loads(feedclean.convert_bytes(feed.encode(), "json"))[0]
+    assert document["markdown"] == "first\n\nloose\\[8m text\n\nafter"
