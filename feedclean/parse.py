@@ -117,6 +117,10 @@ class _FlatteningBuilder(HTMLParser):
         self._open: list[tuple[str, bool]] = []
         self._open_names: Counter[str] = Counter()
 
+    def parse_marked_section(self, i: int, report: int = 1) -> int:
+        """`<![…` is a bogus comment in HTML; the standard library raised AssertionError on most."""
+        return self.parse_bogus_comment(i, report)
+
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         deep = len(self._elements) > FLATTEN_DEPTH or not _XML_NAME.fullmatch(tag)
         if not deep:
