@@ -11,6 +11,7 @@ import os
 from typing import TYPE_CHECKING, Any, TextIO
 
 from .article import Article
+from .controls import strip_controls, strip_controls_within
 from .limits import DEFAULT_MAX_BYTES
 from .pipeline import process_all
 from .rules import RuleSet
@@ -37,12 +38,14 @@ def explain(data: bytes, name: str, rules: RuleSet, max_bytes: int = DEFAULT_MAX
     reports = [_report(article) for article in articles]
     if len(articles) == 1 and not articles[0].from_feed:
         return reports[0]
-    return {"input": name, "items": reports}
+    return {"input": strip_controls(name), "items": reports}
 
 
 def _report(article: Article) -> dict[str, Any]:
+    """What happened to one article; the input's own words (excerpts, URLs, values) without their
+    control characters, which would otherwise reach a terminal (`ESC ] 52` sets its clipboard)."""
     trace = article.trace
-    return {
+    report = {
         "input": article.name,
         "encoding": article.encoding,
         "removed": trace.removed,
@@ -50,6 +53,7 @@ def _report(article: Article) -> dict[str, Any]:
         "metadata": sorted(trace.metadata, key=lambda item: _FIELD_ORDER.index(item["field"])),
         "warnings": article.warnings,
     }
+    return strip_controls_within(report)
 
 
 def print_explanation(report: dict[str, Any], stream: TextIO) -> None:
@@ -88,8 +92,9 @@ def _print_one(report: dict[str, Any], stream: TextIO) -> None:
 
 
 def rules_listing(rules: RuleSet) -> list[dict[str, Any]]:
-    """Every rule in force, in precedence order, with where it came from."""
-    return [{"origin": rule.origin, "hosts": list(rule.hosts), **_plain(rule.values)} for rule in rules.rules]
+    """Every rule in force, in precedence order, with where it came from (no control character in
+    any of it: a rules file may hold them in its strings, a path in its name); tuples become lists, for JSON."""
+    return [strip_controls_within({"origin": rule.origin, "hosts": rule.hosts, **rule.values}) for rule in rules.rules]
 
 
 def print_rules(listing: list[dict[str, Any]], stream: TextIO) -> None:
@@ -132,7 +137,3 @@ def _console(stream: TextIO, width: int = _UNLIMITED_WIDTH):
     if stream.isatty():
         return Console(file=stream)
     return Console(file=stream, width=width, soft_wrap=True, color_system=None)
-
-
-def _plain(values: dict[str, Any]) -> dict[str, Any]:
-    return {key: list(value) if isinstance(value, tuple) else value for key, value in values.items()}

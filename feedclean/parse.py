@@ -25,6 +25,12 @@ PARSER = etree.HTMLParser(encoding="utf-8", remove_comments=True, remove_pis=Tru
 
 # Below this depth a pathologically deep document is flattened (see _parse_flattened).
 FLATTEN_DEPTH = 100
+# References to the controls libxml2 puts in a tree but lxml refuses to set there (C0 but tab
+# and line ends: &#27;, &#x1b, &#0027;): moving text that held one raised ValueError, and
+# readability's cleaner, meeting one, lost the whole page.
+_CONTROL_REFERENCE = re.compile(
+    r"&#(?:[xX]0*(?:1[0-9a-fA-F]|[0-8bBcCeEfF])(?![0-9a-fA-F])|0*(?:3[01]|2[0-9]|1[1245-9]|[0-8])(?![0-9]));?"
+)
 _XML_NAME = re.compile(r"[A-Za-z_][-A-Za-z0-9_.]*")
 _VOID_TAGS = frozenset(
     ["area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param", "source", "track", "wbr", "keygen"]
@@ -77,6 +83,7 @@ def _block_containers(body: etree._Element) -> list[etree._Element]:
 
 
 def _parse_html(html: str) -> etree._Element:
+    html = _without_control_references(html)
     try:
         root = etree.fromstring(html.encode("utf-8", "surrogatepass"), PARSER)
     except (etree.ParserError, etree.XMLSyntaxError, ValueError) as error:
@@ -108,6 +115,10 @@ class _FlatteningBuilder(HTMLParser):
         self._elements = [etree.SubElement(self.root, "body")]
         self._open: list[tuple[str, bool]] = []
         self._open_names: Counter[str] = Counter()
+
+    def parse_marked_section(self, i: int, report: int = 1) -> int:
+        """`<![…` is a bogus comment in HTML; the standard library raised AssertionError on most."""
+        return self.parse_bogus_comment(i, report)
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         deep = len(self._elements) > FLATTEN_DEPTH or not _XML_NAME.fullmatch(tag)
@@ -207,11 +218,16 @@ def _page_article(page: etree._Element, chosen: etree._Element) -> etree._Elemen
     return root
 
 
+def _without_control_references(html: str) -> str:
+    """The HTML without references to controls lxml refuses in a tree (see _CONTROL_REFERENCE)."""
+    return _CONTROL_REFERENCE.sub("", html) if "&#" in html else html
+
+
 def _readability_article(html: str) -> str:
     from readability import Document
 
     try:
-        return Document(html).summary(html_partial=True)
+        return Document(_without_control_references(html)).summary(html_partial=True)
     except Exception as error:  # readability raises bare Exceptions of its own
         raise InputError(f"cannot find the article in the web page: {error}") from None
 

@@ -15,6 +15,7 @@ import re
 from typing import Any
 
 from .article import Article
+from .controls import encode_controls, strip_controls
 from .dates import isoformat
 from .markdown import render_body
 
@@ -38,20 +39,32 @@ def render(article: Article, output_format: str) -> str:
 
 
 def metadata_of(article: Article) -> dict[str, Any]:
-    """The article's metadata in output order, shared by both formats."""
+    """The article's metadata in output order, shared by both formats, with no control character
+    in any of it (text fields lose theirs, URLs have theirs percent-encoded)."""
     source = article.source
     return {
-        "title": article.title,
+        "title": _text(article.title),
         "id": article.id,
-        "url": article.canonical_url,
-        "source": {"name": source.name, "domain": source.domain} if source else None,
+        "url": _url(article.canonical_url),
+        "source": {"name": strip_controls(source.name), "domain": strip_controls(source.domain)} if source else None,
         "published": isoformat(article.published),
         "fetched": isoformat(article.fetched),
-        "language": article.language,
-        "lead": article.lead,
-        "images": [{"url": image.url, "caption": image.caption, "alt": image.alt} for image in article.images],
-        "rights": article.rights,
+        "language": _text(article.language),
+        "lead": _text(article.lead),
+        "images": [
+            {"url": encode_controls(image.url), "caption": _text(image.caption), "alt": _text(image.alt)}
+            for image in article.images
+        ],
+        "rights": _text(article.rights),
     }
+
+
+def _text(value: str | None) -> str | None:
+    return None if value is None else strip_controls(value)
+
+
+def _url(value: str | None) -> str | None:
+    return None if value is None else encode_controls(value)
 
 
 def _yaml_lines(mapping: dict[str, Any], indent: int) -> list[str]:

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Protocol, TypeVar
 
 import cmarkgfm
+import mistune
 import yaml
 from lxml import etree
 from markdown_it import MarkdownIt
@@ -144,6 +145,13 @@ def seeds() -> list[bytes]:
 # Text: words to follow, Markdown metacharacters, CJK, whitespace, hostile bits.
 # ---------------------------------------------------------------------------
 
+# Where GFM's extended autolinks start (and e-mail addresses, which they find in text only).
+URL_LIKE = (
+    "http://x/", "https://example.com/a_b", "www.x.com", "WWW.X.COM/", "ftp://x.y", "HTTPS://X.Y/", "foo@bar.com",
+    "mailto:foo@bar.com", "://", "www.", "http:",
+)  # fmt: skip
+# What a code span holds when its backtick is eaten: raw HTML, live once the span is gone.
+CODE_PAYLOADS = ("<img src=x onerror=alert(1)>", "<b>bold</b>", "<script>alert(1)</script>", "`<i>x</i>`", "<a href=x>")
 # Letters-only words: a digits-only block could legitimately leave the body as a date line.
 WORDS = (
     "alpha", "beta", "gamma", "news", "world", "markdown", "feed", "café", "naïve", "Straße", "Ωmega", "x86y",
@@ -171,8 +179,11 @@ def random_char(c: Chooser, hostile: bool) -> str:
 
 
 def random_text(c: Chooser, max_pieces: int = 12, hostile: bool = False) -> str:
-    """Text built from pieces; without `hostile`, nothing an HTML parser or decoder would drop."""
-    kinds = ("word", "space", "markup", "cjk", "char", "hostile") if hostile else ("word", "space", "markup", "cjk", "char")
+    """Text built from pieces; without `hostile`, nothing an HTML parser or decoder would drop, and no
+    URL-like word (feedclean ends one with a space before a code span, which splits a word)."""
+    kinds = ("word", "space", "markup", "cjk", "char")
+    if hostile:
+        kinds += ("hostile", "url")
     pieces = []
     for _ in c.repeat(0, max_pieces):
         kind = c.choice(kinds)
@@ -186,6 +197,8 @@ def random_text(c: Chooser, max_pieces: int = 12, hostile: bool = False) -> str:
             pieces.append(c.choice(CJK_PUNCTUATION))
         elif kind == "char":
             pieces.append(random_char(c, hostile))
+        elif kind == "url":
+            pieces.append(c.choice(URL_LIKE))
         else:
             pieces.append(c.choice(HOSTILE_CHARS))
     return "".join(pieces)
@@ -270,7 +283,7 @@ def _inline(c: Chooser, depth: int, hostile: bool, in_link: bool = False) -> Fra
     if not in_link:
         kinds.append("a")
     if hostile:
-        kinds.extend(["raw", "unclosed"])
+        kinds.extend(["raw", "unclosed", "autolink"])
     kind = c.choice(kinds) if depth < 5 else "text"
     attributes = _attributes(c, hostile)
     if kind == "text":
@@ -293,7 +306,32 @@ def _inline(c: Chooser, depth: int, hostile: bool, in_link: bool = False) -> Fra
         return _removed(c, hostile)
     if kind == "raw":
         return Fragment(c.choice(HTML_SNIPPETS), "")
+    if kind == "autolink":
+        return autolink_neighbour(c, in_link)
     return Fragment(f"<{c.choice(('span', 'a href=x', 'em', 'p', 'div', 'b'))}{attributes}>", "")
+
+
+def autolink_neighbour(c: Chooser, in_link: bool = False) -> Fragment:
+    """URL-like text right against a code span holding raw HTML, a link, an image or a break,
+    sometimes with emphasis between: an autolink running on would swallow their delimiter."""
+    url = c.choice(URL_LIKE)
+    kinds = ["code", "code", "img", "br"] if in_link else ["code", "code", "a", "img", "br"]
+    kind = c.choice(kinds)
+    if kind == "code":
+        payload = c.choice(CODE_PAYLOADS)
+        neighbour = _wrap("code", Fragment(html.escape(payload), payload))
+    elif kind == "a":
+        neighbour = _wrap("a", _wrap("code", Fragment(html.escape(c.choice(CODE_PAYLOADS)), "")), ' href="https://example.org/"')
+    elif kind == "img":
+        neighbour = Fragment('<img src="https://example.com/i.png" alt="i">', "")
+    else:
+        neighbour = Fragment("<br>", "\n")
+    if chance(c, 30):
+        tag = c.choice(("b", "em", "span"))
+        if chance(c, 50):
+            return _join([_wrap(tag, Fragment(url, url)), neighbour])
+        return _join([Fragment(url, url), _wrap(tag, neighbour)])
+    return _join([Fragment(url, url), neighbour])
 
 
 def _block(c: Chooser, depth: int, hostile: bool) -> Fragment:
@@ -434,7 +472,8 @@ HTML_SNIPPETS = (
 )  # fmt: skip
 ENTITIES = (
     "&amp;", "&lt;", "&gt;", "&nbsp;", "&#0;", "&#x110000;", "&#xD800;", "&#65;", "&#x4e2d;", "&bogus;", "&amp",
-    "&#", "&#x;", "&lt;script&gt;", "&copy;", "&#8232;", "&#x85;", "&#9999999999;",
+    "&#", "&#x;", "&lt;script&gt;", "&copy;", "&#8232;", "&#x85;", "&#9999999999;", "&#x1b;]52;c;eA==&#7;", "&#x1b;[8m",
+    "&#127;", "&#x0b;", "&#13;",
 )  # fmt: skip
 ENCODINGS = ("gb18030", "big5", "big5hkscs", "utf-16", "utf-16-le", "utf-16-be", "cp1252", "latin-1", "shift_jis", "euc-kr")
 MAX_MUTATED_BYTES = 1_000_000
@@ -596,7 +635,19 @@ _PARSER.validateLink = lambda url: True
 # GitHub-flavoured renderers: tables and autolinks (which run on through backslashes) change what is raw HTML.
 _GFM_PARSER = MarkdownIt("gfm-like", {"html": True}).enable(["table", "strikethrough", "linkify"])
 _GFM_PARSER.validateLink = lambda url: True
+# mistune with its GFM plugins: its url plugin is an autolinker of its own.
+_MISTUNE = mistune.create_markdown(escape=False, plugins=["url", "strikethrough", "table"])
+# Every element a Markdown rendering makes (lxml adds html and body); anything else came from raw HTML.
+_MARKDOWN_ELEMENTS = frozenset(
+    ("html", "body", "div", "p", "a", "img", "code", "pre", "em", "strong", "del", "s", "table", "thead", "tbody", "tr", "th",
+     "td", "h1", "h2", "h3", "h4", "h5", "h6", "ul", "ol", "li", "blockquote", "hr", "br")
+)  # fmt: skip
+# Control characters (C0 but tab and newline, DEL, C1): none may reach an output.
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 _SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*):")
+# cmark-gfm makes e-mail autolinks of text ("mailto:a@b.c", "xmpp:a@b.c") and takes the word
+# before into the scheme ("www.mailto:a@b.c"): a scheme no browser runs, never javascript: or data:.
+_CHAT_SCHEME = re.compile(r"(?:[A-Za-z0-9+.-]*\.)?(?:mailto|xmpp)", re.IGNORECASE)
 _URL_EDGES = "".join(map(chr, range(0x21)))
 
 
@@ -661,6 +712,7 @@ def check_input_error(error: feedclean.InputError) -> None:
 def check_markdown(markdown: str) -> tuple[dict, str]:
     """Split an .md output exactly as written: "---\\n<front>\\n---\\n" then "\\n<body>\\n" if any."""
     assert markdown.startswith("---\n"), f"no front matter: {markdown[:80]!r}"
+    assert not _CONTROL.search(markdown), f"control characters in the .md: {_CONTROL.findall(markdown)[:5]}"
     end = markdown.find("\n---\n", 3)
     assert end >= 0, f"front matter not closed: {markdown[:200]!r}"
     try:
@@ -681,12 +733,26 @@ def check_document(document: object) -> dict:
     assert isinstance(document, dict) and tuple(document) == JSON_KEYS, f"JSON keys: {str(document)[:300]}"
     assert document["schema"] == 1
     assert isinstance(document["markdown"], str) and isinstance(document["text"], str)
+    _check_no_controls(document)
     return document
 
 
+def _check_no_controls(value: object) -> None:
+    """No string in a JSON document holds a control character (its JSON text escapes them; whoever prints it would not)."""
+    if isinstance(value, str):
+        assert not _CONTROL.search(value), f"control characters in a JSON value: {value[:200]!r}"
+    elif isinstance(value, dict):
+        for item in value.values():
+            _check_no_controls(item)
+    elif isinstance(value, list):
+        for item in value:
+            _check_no_controls(item)
+
+
 def check_body(body: str) -> str:
-    """Render the body as CommonMark and as GFM (markdown-it and cmark-gfm); none may hold raw
-    HTML or active content. Returns the CommonMark HTML."""
+    """Render the body as CommonMark and as GFM with autolinks (markdown-it with linkify, cmark-gfm
+    with its extensions, mistune with its url plugin); none may hold raw HTML or active content.
+    Returns the CommonMark HTML."""
     rendered = ""
     for parser in (_GFM_PARSER, _PARSER):
         tokens = parser.parse(body)
@@ -695,19 +761,23 @@ def check_body(body: str) -> str:
         rendered = parser.renderer.render(tokens, parser.options, {})
         _check_rendered(rendered)
     _check_rendered(cmarkgfm.github_flavored_markdown_to_html(body, options=cmarkgfm.cmark.Options.CMARK_OPT_UNSAFE))
+    _check_rendered(_MISTUNE(body))
     return rendered
 
 
 def _check_rendered(rendered: str) -> None:
     assert "<script" not in rendered.lower(), "a <script> in the rendered body"
     for element in _html_root(rendered).iter():
+        assert not isinstance(element.tag, str) or element.tag in _MARKDOWN_ELEMENTS, f"raw HTML <{element.tag}> rendered"
         for name, value in element.attrib.items():
             assert not name.lower().startswith("on"), f"event handler {name}={value[:80]!r} on <{element.tag}>"
             if name in ("href", "src"):
                 url = re.sub(r"[\t\n\r]", "", value).lstrip(_URL_EDGES)
                 scheme = _SCHEME.match(url)
                 allowed = SAFE_LINK_SCHEMES if name == "href" else SAFE_IMAGE_SCHEMES
-                assert scheme is None or scheme.group(1).lower() in allowed, f"unsafe {name}={value[:80]!r}"
+                safe = scheme is None or scheme.group(1).lower() in allowed
+                safe = safe or (name == "href" and _CHAT_SCHEME.fullmatch(scheme.group(1)) is not None)
+                assert safe, f"unsafe {name}={value[:80]!r}"
 
 
 def _html_root(rendered: str) -> etree._Element:
