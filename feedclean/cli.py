@@ -26,7 +26,8 @@ from .limits import (
 )
 from .paths import FORMATS, display_path, is_inside
 from .rules import BUILTIN, RulesError, RuleSet
-from .write import LockBusy, StateError, report_problem, write_report
+from .state import StateError
+from .write import LockBusy, report_problem, write_report
 
 if TYPE_CHECKING:
     from .progress import Reporter

@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 from conftest import SAMPLES, make_dump, split_front_matter
 
-import feedclean.batch
+import feedclean.workers
 from feedclean import __version__
 from feedclean.cli import main
 
@@ -263,12 +263,12 @@ def test_no_more_workers_start_than_there_is_work_for(runner, tmp_path, monkeypa
     """A cron run finding three new dumps forks one worker, not one per CPU; `-j 64` over forty forks three, not 64."""
     started: list[int] = []
 
-    class CountingPool(feedclean.batch.ProcessPoolExecutor):
+    class CountingPool(feedclean.workers.ProcessPoolExecutor):
         def __init__(self, max_workers, **options):
             started.append(max_workers)
             super().__init__(max_workers, **options)
 
-    monkeypatch.setattr(feedclean.batch, "ProcessPoolExecutor", CountingPool)
+    monkeypatch.setattr(feedclean.workers, "ProcessPoolExecutor", CountingPool)
     folder = tmp_path / "in"
     folder.mkdir()
     for number in range(count):
