@@ -865,14 +865,28 @@ def test_a_full_stdout_is_one_line_not_a_traceback(arguments):
 
 
 def test_ctrl_c_while_reading_stdin_exits_130():
+    """Ctrl-C as a terminal sends it. Where the suite itself runs with SIGINT ignored (a background
+    job, nohup, some CI runners) its children inherit that, and Python then never raises
+    KeyboardInterrupt: a command started so is meant to ignore Ctrl-C. So the child gets SIGINT's
+    default back, as a command typed at a terminal has it."""
     process = subprocess.Popen(
-        [*COMMAND], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV
+        [*COMMAND],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=ENV,
+        preexec_fn=_sigint_as_at_a_terminal,
     )
     _wait_until_reading_a_pipe(process.pid)  # started, and waiting for the dump that never comes
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=30)
     assert process.returncode == 130
     assert stderr.strip() == "feedclean: interrupted"
+
+
+def _sigint_as_at_a_terminal() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _wait_until_reading_a_pipe(pid: int) -> None:
