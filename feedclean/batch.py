@@ -5,12 +5,15 @@ stops the batch, an input still being written is left for the next run, and
 the output for an input depends only on that input and the options, so the
 bytes are the same whatever `jobs` is. The stages of a run live in their own
 modules: plan.py (what to convert, and why), workers.py (converting in
-parallel), conversion.py (one input), dedupe.py (merging duplicates),
-state.py (what the last runs saw).
+parallel, within --timeout), conversion.py (one input), dedupe.py (merging
+duplicates), state.py (what the last runs saw, and what they wrote),
+statefolder.py (OUT/.feedclean and its lock), ownership.py (which files in
+OUT are feedclean's to replace).
 """
 
 from __future__ import annotations
 
+import os
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -18,14 +21,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import __version__
-from .conversion import inside
-from .dedupe import merge_duplicates, restore
+from .dedupe import merge_duplicates, restore_task, retire
+from .paths import forget_folders
 from .plan import plan
 from .rules import RuleSet
 from .state import State, StateError
+from .statefolder import StateFolder, output_lock
 from .tasks import Options, Outcome
-from .workers import execute
-from .write import output_lock
+from .workers import Pool
 
 __all__ = ["Options", "Outcome", "Summary", "run"]
 
@@ -77,43 +80,65 @@ def run(
     Raises LockBusy when another run holds the folder and `options.wait` is off.
     """
     started = time.monotonic()
-    inside.cache_clear()  # folders may have changed since a previous run in this process
+    forget_folders()  # folders may have changed since a previous run in this process
     summary = Summary(dry_run=options.dry_run)
     if options.dry_run:
-        state = State(options.output_dir, read_only=True)
+        folder = StateFolder.existing(options.output_dir)
+        state = State(folder, read_only=True)
         summary.state_error = state.problem
         _consume(plan(paths, options, rules, state), summary, listener, None)
         state.close()
+        if folder is not None:
+            folder.close()
     else:
-        with output_lock(options.output_dir, options.wait, on_wait) as lock_descriptor:
-            state = State(options.output_dir)
+        with (
+            output_lock(options.output_dir, options.wait, on_wait, paths) as held,
+            Pool(options.jobs, rules, held, options.output_dir, paths) as pool,
+        ):
+            state = State(held.folder)
             try:
-                outcomes = execute(plan(paths, options, rules, state), options, rules, lock_descriptor)
-                _consume(outcomes, summary, listener, state)
+                _consume(pool.run(plan(paths, options, rules, state)), summary, listener, state)
                 if options.dedupe and summary.state_error is None:
-                    _dedupe(state, options, rules, summary, listener)
+                    _dedupe(state, options, rules, summary, listener, pool, paths)
             finally:
                 _close_state(state, summary)
     summary.seconds = time.monotonic() - started
     return summary
 
 
-def _dedupe(state: State, options: Options, rules: RuleSet, summary: Summary, listener: Callable[[Outcome], None]) -> None:
-    """Merge duplicates after the conversions; a state that fails here fails as it would there."""
+def _dedupe(
+    state: State,
+    options: Options,
+    rules: RuleSet,
+    summary: Summary,
+    listener: Callable[[Outcome], None],
+    pool: Pool,
+    paths: list[Path],
+) -> None:
+    """Merge duplicates after the conversions, and bring back those whose winner is gone; a
+    state that fails here fails as it would there."""
     try:
-        summary.merged, restored = merge_duplicates(state, options.output_dir, options.output_format)
+        summary.merged, restores = merge_duplicates(state, options)
+        planned = [(restore, restore_task(restore, options, rules, state, paths)) for restore in restores]
+        planned = [(restore, item) for restore, item in planned if item is not None]
+        outcomes = pool.run(iter([item for _, item in planned]))
+        for (restore, _), outcome in zip(planned, outcomes, strict=True):
+            _consume([outcome], summary, listener, state)
+            if outcome.status == "converted" and summary.state_error is None:
+                retire(state, os.fspath(options.output_dir), restore.replaces)
     except StateError as error:
         summary.state_error = str(error)
-        return
-    _consume((restore(record, options, rules) for record in restored), summary, listener, state)
 
 
 def _consume(outcomes: Iterable[Outcome], summary: Summary, listener: Callable[[Outcome], None], state: State | None) -> None:
     saved = 0
     for outcome in outcomes:
-        if state is not None and outcome.record is not None and summary.state_error is None:
+        if state is not None and summary.state_error is None and (outcome.record is not None or outcome.written):
             try:
-                state.save(outcome.record)
+                for written in outcome.written:
+                    state.own(written)
+                if outcome.record is not None:
+                    state.save(outcome.record)
                 saved += 1
                 if saved % _CHECKPOINT_EVERY == 0:
                     state.checkpoint()

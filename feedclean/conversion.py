@@ -1,7 +1,8 @@
 """Converting one task: read the input, run the pipeline, write the output(s), say what happened.
 
-Runs in a worker process (or the run's own, with -j 1). Never raises for a
-bad input: every problem is an Outcome, so one input never stops the batch.
+Runs in a worker process, which the run kills if the task takes longer than
+--timeout (workers.py). Never raises for a bad input: every problem is an
+Outcome, so one input never stops the batch.
 """
 
 from __future__ import annotations
@@ -10,16 +11,15 @@ import hashlib
 import os
 from collections import Counter
 from dataclasses import replace
-from functools import cache
 
 from .article import Article, InputError
-from .limits import TimedOut, over_time_limit, within_time_limit
-from .paths import SUFFIXES, display_path, is_inside
+from .ownership import foreign, written_record
+from .paths import SUFFIXES, display_path, inside_output
 from .rules import RuleSet
 from .stable import Deferred, digest, read_stable, stat_key, stat_or_none
-from .state import Record
+from .state import Record, Written
 from .tasks import Outcome, Task
-from .write import output_key, write_atomic, written_by_feedclean
+from .write import output_key, write_atomic
 
 
 def convert(task: Task, rules: RuleSet) -> Outcome:
@@ -41,10 +41,10 @@ def convert(task: Task, rules: RuleSet) -> Outcome:
             task.display, "unchanged", output=display_path(os.path.join(task.output_dir, record.output)), record=record
         )
     try:
-        articles = within_time_limit(task.timeout, process_all, data, task.display, rules=rules, max_bytes=task.max_bytes)
+        articles = process_all(data, task.display, rules=rules, max_bytes=task.max_bytes)
         outputs = _outputs(task, articles)
-    except (InputError, RecursionError, TimedOut) as error:
-        problem = _problem(error, task.timeout)
+    except (InputError, RecursionError) as error:
+        problem = "markup nested too deeply to convert" if isinstance(error, RecursionError) else str(error)
     except Exception as error:  # a bug must cost one input, not the batch
         problem = f"internal error ({type(error).__name__}: {error}); please report it"
     else:
@@ -56,52 +56,38 @@ def convert(task: Task, rules: RuleSet) -> Outcome:
     return _write_outputs(task, articles, outputs, status, content)
 
 
-def _problem(error: Exception, timeout: float) -> str:
-    if isinstance(error, RecursionError):
-        return "markup nested too deeply to convert"
-    if isinstance(error, TimedOut):
-        return over_time_limit(timeout)
-    return str(error)
-
-
 def _write_outputs(
     task: Task, articles: list[Article], outputs: list[tuple[str, str]], status: os.stat_result, content: str
 ) -> Outcome:
-    problem = _unwritable([path for path, _ in outputs], task, feed=articles[0].from_feed)
-    if problem is not None:
-        return Outcome(task.display, "failed", problem)
-    for path, text in outputs:
+    """Write every output, or none: all are checked before the first is written, so a feed is
+    written whole or not at all."""
+    feed = articles[0].from_feed
+    planned = []
+    for relative, text in outputs:
+        data = text.encode("utf-8")
+        path = inside_output(task.output_dir, relative)
+        if path is None:
+            shown, folder = display_path(os.path.join(task.output_dir, relative)), display_path(task.output_dir)
+            return Outcome(task.display, "failed", f"its output {shown} would land outside {folder} (a symlink?)")
+        problem = foreign(path, task.owned.get(relative), data)
+        if problem is not None:
+            return Outcome(task.display, "failed", f"its {'item ' if feed else ''}output {display_path(path)} {problem}")
+        planned.append((relative, path, data))
+    written = []
+    for relative, path, data in planned:
         try:
-            written = write_atomic(path, text.encode("utf-8"))
+            written.append(written_record(relative, data, write_atomic(path, data)))
         except OSError as error:
-            return Outcome(task.display, "failed", f"cannot write {display_path(path)}: {error.strerror or error}")
+            problem = f"cannot write {display_path(path)}: {error.strerror or error}"
+            return Outcome(task.display, "failed", problem, written=written)  # what was written is still feedclean's
     reason = task.reason if task.reason != "touched" else "changed"
-    outcome = _done(task, reason, status, content, None if articles[0].from_feed else articles[0], written)
+    outcome = _done(task, reason, status, content, None if feed else articles[0], written)
     outcome.warnings = [warning for article in articles for warning in article.warnings]
     return outcome
 
 
-def _unwritable(paths: list[str], task: Task, feed: bool) -> str | None:
-    """Why some output cannot be written, checked for all before any is, so a feed is written
-    whole or not at all. A dump's output was checked when planned; a feed's items are named by
-    their ids only now, and a file there that feedclean did not write is never overwritten."""
-    for path in paths:
-        if not inside(task.output_dir, os.path.dirname(path)):
-            return f"its output {display_path(path)} would land outside {display_path(task.output_dir)} (a symlink?)"
-        if feed and os.path.lexists(path) and not written_by_feedclean(path, task.output_format):
-            return f"its item output {display_path(path)} exists and was not written by feedclean; not overwritten"
-    return None
-
-
-@cache
-def inside(output_dir: str, folder: str) -> bool:
-    """Whether `folder` really is inside `output_dir`, symlinks followed. An output's own name
-    needs no check: the rename that writes it replaces a symlink, it never follows one."""
-    return is_inside(folder, output_dir)
-
-
 def _outputs(task: Task, articles: list[Article]) -> list[tuple[str, str]]:
-    """Where each article goes: a dump's to its output file, a feed's items into a folder by id.
+    """Where each article goes (relative to OUT): a dump's to its output file, a feed's items into a folder by id.
 
     Items with the same id (the same link) are told apart by their content,
     not by their order, so a feed that reorders its items renames nothing.
@@ -109,25 +95,24 @@ def _outputs(task: Task, articles: list[Article]) -> list[tuple[str, str]]:
     from .render import render
 
     if len(articles) == 1 and not articles[0].from_feed:
-        return [(os.path.join(task.output_dir, task.output_rel), render(articles[0], task.output_format))]
-    folder = os.path.join(task.output_dir, task.folder_rel)
+        return [(task.output_rel, render(articles[0], task.output_format))]
     suffix = SUFFIXES[task.output_format]
     counts = Counter(article.id for article in articles)
     outputs = []
     for article in articles:
         text = render(article, task.output_format)
         name = article.id if counts[article.id] == 1 else f"{article.id}-{hashlib.sha256(text.encode()).hexdigest()[:8]}"
-        outputs.append((os.path.join(folder, f"{name}{suffix}"), text))
+        outputs.append((f"{task.folder_rel}{name}{suffix}", text))
     return outputs
 
 
 def _done(
-    task: Task, reason: str, status: os.stat_result, content: str, article: Article | None, written: os.stat_result
+    task: Task, reason: str, status: os.stat_result, content: str, article: Article | None, written: list[Written]
 ) -> Outcome:
-    """The outcome of a conversion, with the record the state keeps of it; `article` is None for a feed."""
+    """The outcome of a conversion, with the records the state keeps of it; `article` is None for a feed."""
     output_rel = task.folder_rel if article is None else task.output_rel
     output = os.path.join(task.output_dir, output_rel)
-    key = output_key(output, None if article is None else written)
+    key = output_key(output) if article is None else (written[0].size, written[0].mtime_ns)
     if key is None:
         return Outcome(task.display, "failed", f"output {display_path(output)} vanished after writing")
     url = article.canonical_url if article is not None else None
@@ -136,4 +121,4 @@ def _done(
         task.key, task.output_format, status.st_size, status.st_mtime_ns, content, task.fingerprint, output_rel,
         key[0], key[1], url, fetched, False,
     )  # fmt: skip
-    return Outcome(task.display, "converted", reason, display_path(output), record=record)
+    return Outcome(task.display, "converted", reason, display_path(output), record=record, written=written)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .limits import DEFAULT_MAX_BYTES, DEFAULT_SETTLE_SECONDS, DEFAULT_TIMEOUT_SECONDS
-from .state import Record
+from .state import Record, Written
 
 
 @dataclass(frozen=True)
@@ -42,6 +42,8 @@ class Outcome:
     output: str | None = None
     warnings: list[str] = field(default_factory=list)
     record: Record | None = None
+    # The files its conversion wrote (or found holding what it would write), for the state.
+    written: list[Written] = field(default_factory=list)
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +65,9 @@ class Task:
     max_bytes: int
     settle: float
     timeout: float
+    # What the state says feedclean wrote at the output and in the feed folder, by path in OUT:
+    # only those files (and absent ones) may be replaced.
+    owned: dict[str, Written]
 
 
 # Inputs handed to a worker together, in input order: conversions and known outcomes.

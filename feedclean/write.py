@@ -1,41 +1,27 @@
-"""Stage 6, write: atomic output files, the output folder's lock, and the run's report.
+"""Stage 6, write: atomic output files, what tells whether one is still as written, and the run's report.
 
-Everything feedclean keeps about an output folder lives in OUT/.feedclean/:
-
-    lock           held (flock) by the run writing to OUT; one run at a time
-    state.sqlite3  what each input looked like when last converted (state.py)
-    running        present while a run writes; found at start, it means the last run was
-                   killed, and its temporary files are swept
+What feedclean keeps about an output folder lives in OUT/.feedclean/ (statefolder.py, state.py);
+which files in OUT are feedclean's to replace is ownership.py's to say.
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import itertools
 import json
 import os
-import re
 import stat
-from collections.abc import Callable, Iterator
+from collections.abc import Iterable
 from pathlib import Path
-from typing import IO
 
-from .paths import OUTPUT_STARTS, SUFFIXES
+from .paths import STATE_DIR, identities, is_item_name, walk_folders
 
-STATE_DIR = ".feedclean"
 TEMP_SUFFIX = ".feedclean-tmp"
 _temp_names = itertools.count()
-# How a feed's items are named in its folder: the article id, and a content hash when two share it.
-_FEED_ITEM_NAME = re.compile(r"[0-9a-f]{16}(?:-[0-9a-f]{8})?(?:" + "|".join(map(re.escape, SUFFIXES.values())) + ")")
 # How a report feedclean wrote begins (see batch.Summary.as_dict, and an error report).
 _REPORT_STARTS = (b'{\n  "version"', b'{\n  "error"')
 _NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
-
-
-class LockBusy(Exception):
-    """Another run holds the output folder's lock."""
 
 
 def write_atomic(path: Path | str, data: bytes) -> os.stat_result:
@@ -57,7 +43,7 @@ def write_atomic(path: Path | str, data: bytes) -> os.stat_result:
         try:
             descriptor = os.open(temporary, _NEW_FILE, 0o666)
         except FileNotFoundError:  # the folder is new: made only then, not checked before every write
-            os.makedirs(folder, exist_ok=True)
+            make_folders(folder)
             descriptor = os.open(temporary, _NEW_FILE, 0o666)
         try:
             written = 0
@@ -89,24 +75,6 @@ def _status_if_holding(path: str, data: bytes) -> os.stat_result | None:
         os.close(descriptor)
 
 
-def written_by_feedclean(path: str, output_format: str) -> bool:
-    """Whether an existing file the state does not know starts as feedclean's outputs do
-    (a lost state file, an earlier run): anything else, an input included, is never overwritten."""
-    try:
-        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)  # a FIFO must not hang us
-    except OSError:
-        return False
-    try:
-        if not stat.S_ISREG(os.fstat(descriptor).st_mode):
-            return False
-        start = os.read(descriptor, len(OUTPUT_STARTS[output_format]))
-    except OSError:
-        return False
-    finally:
-        os.close(descriptor)
-    return start == OUTPUT_STARTS[output_format]
-
-
 def read_at_most(descriptor: int, limit: int) -> bytes:
     """Up to `limit` bytes from an open file, to its end."""
     chunks = []
@@ -133,7 +101,7 @@ def output_key(path: str, status: os.stat_result | None = None) -> tuple[int, in
             items = sorted(
                 (entry.name, entry.stat().st_size, entry.stat().st_mtime_ns)
                 for entry in scan
-                if _FEED_ITEM_NAME.fullmatch(entry.name) and entry.is_file()
+                if is_item_name(entry.name) and entry.is_file()
             )
     except OSError:
         return None
@@ -175,47 +143,44 @@ def report_problem(path: Path | str) -> str | None:
     return None
 
 
-def sweep_temporary_files(root: Path) -> None:
-    """Delete temporary files a killed run left under `root`."""
-    for folder, _, files in os.walk(root):
+def sweep_temporary_files(root: Path | str, pids: Iterable[int], inputs: Iterable[Path | str] = ()) -> None:
+    """Delete the temporary files that processes `pids` (a killed run's, a killed worker's) left under `root`.
+
+    Only feedclean's own: named `.PID.N.feedclean-tmp` by one of those processes (write_atomic's
+    names), in OUT but not in its state folder or in an input folder inside it. A file of yours
+    that merely ends in .feedclean-tmp (an input, once) is never one of them.
+    """
+    pids = set(pids)
+    if not pids:
+        return
+    root = os.fspath(root)
+    skip = identities([*inputs, os.path.join(root, STATE_DIR)])
+    for folder, files in walk_folders(root, skip):
         for name in files:
-            if name.endswith(TEMP_SUFFIX):
+            if _temporary_of(name, pids):
                 with contextlib.suppress(OSError):
                     os.unlink(os.path.join(folder, name))
 
 
-@contextlib.contextmanager
-def output_lock(output_dir: Path, wait: bool, on_wait: Callable[[str], None] | None = None) -> Iterator[int]:
-    """Hold OUT/.feedclean/lock for the duration, yielding its descriptor (which forked
-    workers must close); raise LockBusy if taken and not waiting."""
-    state_dir = output_dir / STATE_DIR
-    state_dir.mkdir(parents=True, exist_ok=True)
-    with open(state_dir / "lock", "a+") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            if not wait:
-                raise LockBusy(_holder(handle)) from None
-            if on_wait is not None:
-                on_wait(_holder(handle))
-            fcntl.flock(handle, fcntl.LOCK_EX)
-        handle.seek(0)
-        handle.truncate()
-        handle.write(f"{os.getpid()}\n")
-        handle.flush()
-        marker = state_dir / "running"
-        if marker.exists():
-            sweep_temporary_files(output_dir)
-        marker.touch()
-        try:
-            yield handle.fileno()
-        finally:
-            with contextlib.suppress(OSError):
-                marker.unlink()
-            fcntl.flock(handle, fcntl.LOCK_UN)
+def _temporary_of(name: str, pids: set[int]) -> bool:
+    pid, dot, rest = name[1:].partition(".")
+    number = rest.removesuffix(TEMP_SUFFIX)
+    return (
+        name.startswith(".") and dot == "." and pid.isdigit() and int(pid) in pids
+        and rest.endswith(TEMP_SUFFIX) and number.isdigit()
+    )  # fmt: skip
 
 
-def _holder(handle: IO[str]) -> str:
-    handle.seek(0)
-    pid = handle.read().strip()
-    return f"pid {pid}" if pid.isdigit() else "another process"
+def make_folders(path: str) -> None:
+    """os.makedirs without its recursion: the folders of a deep input tree (a thousand levels
+    once overflowed Python's stack) are made from the deepest that exists downwards."""
+    missing = []
+    while path and not os.path.isdir(path):
+        missing.append(path)
+        parent = os.path.dirname(path)
+        if parent == path:
+            break
+        path = parent
+    for folder in reversed(missing):
+        with contextlib.suppress(FileExistsError):
+            os.mkdir(folder)
