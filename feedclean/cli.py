@@ -8,6 +8,7 @@ import os
 import stat
 import sys
 from collections.abc import Callable, Iterator
+from importlib import import_module
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, ClassVar, NoReturn, TypeVar
 
@@ -19,6 +20,7 @@ from .limits import (
     DEFAULT_MAX_BYTES,
     DEFAULT_SETTLE_SECONDS,
     DEFAULT_TIMEOUT_SECONDS,
+    ProcessDied,
     TimedOut,
     over_size_limit,
     over_time_limit,
@@ -26,7 +28,9 @@ from .limits import (
 )
 from .paths import FORMATS, display_path, is_inside
 from .rules import BUILTIN, RulesError, RuleSet
-from .write import LockBusy, StateError, report_problem, write_report
+from .state import StateError
+from .statefolder import LockBusy
+from .write import report_problem, write_report
 
 if TYPE_CHECKING:
     from .progress import Reporter
@@ -439,21 +443,28 @@ def _convert_stdin(output_dir: Path | None, output_format: str, rules: RuleSet, 
 
 def _convert_to_stdout(data: bytes, name: str, output_format: str, rules: RuleSet, max_size: int, timeout: float) -> None:
     """One input's articles on stdout (a feed's as a JSON array, or Markdown files one after another)."""
-    from .pipeline import process_all, render_all
-
-    articles = _guarded(name, timeout, process_all, data, name, rules=rules, max_bytes=max_size)
-    text = _guarded(name, timeout, render_all, articles, output_format)
-    for warning in (warning for article in articles for warning in article.warnings):
+    import_module(f"{__package__}.pipeline")  # loaded here, so the child process that converts has it already
+    text, warnings = _guarded(name, timeout, _render, data, name, output_format, rules, max_size)
+    for warning in warnings:
         click.echo(f"feedclean: warning: {name}: {warning}", err=True)
     with _to_stdout():
         sys.stdout.buffer.write(text.encode("utf-8"))
 
 
+def _render(data: bytes, name: str, output_format: str, rules: RuleSet, max_size: int) -> tuple[str, list[str]]:
+    """The text and the warnings: what comes back from the process that converts."""
+    from .pipeline import process_all, render_all
+
+    articles = process_all(data, name, rules=rules, max_bytes=max_size)
+    return render_all(articles, output_format), [warning for article in articles for warning in article.warnings]
+
+
 def _guarded(name: str, timeout: float, function: Callable[..., T], *args, **kwargs) -> T:
-    """`function(*args, **kwargs)` within the time limit; any failure is one line about `name`."""
+    """`function(*args, **kwargs)` in a process killed after `timeout` seconds (limits.py); any
+    failure is one line about `name`."""
     try:
         return within_time_limit(timeout, function, *args, **kwargs)
-    except InputError as error:
+    except (InputError, ProcessDied) as error:
         _fail(name, str(error))
     except RecursionError:
         _fail(name, "markup nested too deeply to convert")

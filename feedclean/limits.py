@@ -1,15 +1,22 @@
 """What a run allows each input: how big it may be, how calm before it is read, how long it may take.
 
-The time limit is a SIGALRM timer, so it only works on a Unix main thread
-(the command line and its worker processes); elsewhere there is no limit.
-Regular expressions and Python code are interrupted; a C call finishes first.
+A time limit must hold inside C code too: libxml2 once spent two minutes on
+one element with 100,000 attributes, where no signal handler could interrupt
+it. So a conversion runs in a child process that is killed when its time is
+up: here for one input (stdin, a single file, `feedclean explain`), in
+workers.py for a batch.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
+import pickle
+import select
 import signal
-import threading
+import time
 from collections.abc import Callable
+from functools import cache
 from typing import Any, TypeVar
 
 # The largest input converted by default (--max-size).
@@ -18,12 +25,21 @@ DEFAULT_MAX_BYTES = 20 * 1024 * 1024
 DEFAULT_SETTLE_SECONDS = 1.0
 # The most one input may take to convert (a pathological document, a backtracking rule).
 DEFAULT_TIMEOUT_SECONDS = 60.0
+# prctl(2) option: the signal a process gets when its parent dies (Linux).
+_PR_SET_PDEATHSIG = 1
 
 _Result = TypeVar("_Result")
 
 
 class TimedOut(Exception):
     """The conversion of one input took longer than the time limit."""
+
+
+class ProcessDied(Exception):
+    """The process converting one input died (out of memory, a crash in a C library)."""
+
+    def __init__(self) -> None:
+        super().__init__("the process converting it died (out of memory, or a crash in a library)")
 
 
 def over_size_limit(limit: int, size: int | None = None) -> str:
@@ -39,25 +55,87 @@ def over_time_limit(seconds: float) -> str:
 
 
 def within_time_limit(seconds: float, function: Callable[..., _Result], *arguments: Any, **keywords: Any) -> _Result:
-    """Call `function`, raising TimedOut after `seconds` (0: no limit).
+    """`function(*arguments, **keywords)`, run in a forked child killed after `seconds` (TimedOut).
 
-    The SIGALRM handler is installed once and stays (the command line owns
-    its process); each call only arms and disarms the timer.
+    The child's result (or exception) comes back pickled, so it must be picklable. With no limit
+    (0), or where there is no fork, the function runs here. Costs a fork: about a millisecond.
     """
-    if seconds <= 0 or not hasattr(signal, "setitimer") or not _on_main_thread():
+    if seconds <= 0 or not hasattr(os, "fork"):
         return function(*arguments, **keywords)
-    if signal.getsignal(signal.SIGALRM) is not _expire:
-        signal.signal(signal.SIGALRM, _expire)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
+    kernel_call_prctl()
+    reader, writer = os.pipe()
+    parent = os.getpid()
+    child = os.fork()
+    if child == 0:
+        os.close(reader)
+        _answer(writer, parent, function, arguments, keywords)
+    os.close(writer)
     try:
-        return function(*arguments, **keywords)
+        answer = _read_until(reader, time.monotonic() + seconds)
     finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
+        os.close(reader)
+        with contextlib.suppress(OSError):
+            os.kill(child, signal.SIGKILL)
+        os.waitpid(child, 0)
+    if answer is None:
+        raise TimedOut
+    if not answer:
+        raise ProcessDied
+    returned, value = pickle.loads(answer)
+    if not returned:
+        raise value
+    return value
 
 
-def _expire(signum: int, frame: object) -> None:
-    raise TimedOut
+def _answer(writer: int, parent: int, function: Callable, arguments: tuple, keywords: dict) -> None:
+    """The child: call, send back what came of it, and leave without running the parent's exit handlers."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle; it kills the child
+    die_with_parent(parent)
+    try:
+        answer = (True, function(*arguments, **keywords))
+    except BaseException as error:  # whatever happened is the parent's to report
+        answer = (False, error)
+    try:
+        data = pickle.dumps(answer)
+    except Exception as error:
+        data = pickle.dumps((False, RuntimeError(f"{type(error).__name__}: {error}")))
+    with contextlib.suppress(OSError):
+        view = memoryview(data)
+        while view:
+            view = view[os.write(writer, view) :]
+    os._exit(0)
 
 
-def _on_main_thread() -> bool:
-    return threading.current_thread() is threading.main_thread()
+def _read_until(reader: int, deadline: float) -> bytes | None:
+    """All the child writes, or None if the deadline passes first."""
+    chunks = []
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0 or not select.select([reader], [], [], remaining)[0]:
+            return None
+        chunk = os.read(reader, 1 << 20)
+        if not chunk:
+            return b"".join(chunks)
+        chunks.append(chunk)
+
+
+def die_with_parent(parent: int) -> None:
+    """Ask the kernel (Linux) to kill this process when `parent` dies; exit at once if it already has."""
+    prctl = kernel_call_prctl()
+    if prctl is None:
+        return
+    prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:
+        os._exit(1)
+
+
+@cache
+def kernel_call_prctl() -> Callable[..., int] | None:
+    """libc's prctl, or None where there is none. Called before forking, so a child need not
+    load ctypes (a few milliseconds, on every conversion of stdin)."""
+    import ctypes
+
+    try:
+        return ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None

@@ -8,18 +8,22 @@ thousands of unchanged files), and they may hold bytes that are not UTF-8:
 from __future__ import annotations
 
 import os
+import re
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
+from functools import cache
 from pathlib import Path
 
+# feedclean's own folder in an output folder (statefolder.py): never an output's.
+STATE_DIR = ".feedclean"
 # The output formats, and the suffix each output file gets.
 SUFFIXES = {"md": ".md", "json": ".json"}
 FORMATS = tuple(SUFFIXES)
-# How every output of each format begins (render.py writes them): an output file the state
-# does not know is overwritten only when it starts so, so it cannot be someone else's file.
-OUTPUT_STARTS = {"md": b"---\ntitle: ", "json": b'{\n  "schema": '}
+# How a feed's items are named in its folder (conversion.py): the article id, and a content hash
+# when two items share it.
+_ITEM_STEM = re.compile(r"[0-9a-f]{16}(?:-[0-9a-f]{8})?")
 # Characters that would break a one-line message: controls (newlines, escapes).
 _UNPRINTABLE = {code: f"\\x{code:02x}" for code in (*range(0x20), 0x7F)}
 
@@ -35,6 +39,9 @@ class Found:
     problem: str | None = None
     # Another input beside it has the same stem (a.txt, a.html), so their outputs (a.md) may clash.
     shares_stem: bool = True
+    # A folder beside it has its stem for a name (news.xml, news/): if it is a feed, its items and
+    # the outputs of that folder's files share OUT/news/.
+    beside_namesake: bool = False
 
 
 def _stem_of(name: str) -> str:
@@ -66,14 +73,34 @@ def discover(paths: Iterable[Path], output_dir: Path, globs: tuple[str, ...] = (
             continue
         roots.add(real)
         if os.path.isdir(path):
-            yield from _walk(path, real, "", output_id, globs)
+            yield from _walk(path, real, output_id, globs)
         else:
             yield Found(path, os.path.basename(path), real)
 
 
-def _walk(folder: str, real: str, prefix: str, output_id: tuple[int, int] | None, globs: tuple[str, ...]) -> Iterator[Found]:
-    """One folder's files (sorted), then its subfolders'. Only names are kept while the folder
-    is read (a folder of 50,000 dumps costs their names, not 50,000 directory entries)."""
+def _walk(top: str, real_top: str, output_id: tuple[int, int] | None, globs: tuple[str, ...]) -> Iterator[Found]:
+    """Each folder's files (sorted), then its subfolders', depth first: with a stack of its own,
+    not recursion, so any depth works (a thousand nested folders once overflowed Python's stack);
+    a folder too deep for its path to be named fails alone, in one line."""
+    stack = [(top, real_top, "")]
+    while stack:
+        folder, real, prefix = stack.pop()
+        listing = _list(folder)
+        if isinstance(listing, str):
+            yield Found(folder, prefix, real, problem=f"cannot read folder: {listing}")
+            continue
+        files, folders, links = listing
+        yield from _files_of(folder, real, prefix, files, set(folders), links, globs)
+        for name in reversed(folders):
+            path = os.path.join(folder, name)
+            if _identity(path) != output_id:
+                stack.append((path, f"{real}{os.sep}{name}", f"{prefix}{name}/"))
+
+
+def _list(folder: str) -> tuple[list[str], list[str], set[str]] | str:
+    """A folder's non-hidden files and subfolders, sorted, and which files are symlinks; or why it
+    cannot be read. Only names are kept (a folder of 50,000 dumps costs their names, not 50,000
+    directory entries)."""
     files: list[str] = []
     folders: list[str] = []
     links: set[str] = set()
@@ -92,9 +119,15 @@ def _walk(folder: str, real: str, prefix: str, output_id: tuple[int, int] | None
                 except OSError:
                     continue
     except OSError as error:
-        yield Found(folder, prefix, real, problem=f"cannot read folder: {error.strerror or error}")
-        return
+        return error.strerror or str(error)
     files.sort()
+    folders.sort()
+    return files, folders, links
+
+
+def _files_of(
+    folder: str, real: str, prefix: str, files: list[str], folders: set[str], links: set[str], globs: tuple[str, ...]
+) -> Iterator[Found]:
     stems = Counter(map(_stem_of, files))
     for name in files:
         relative = prefix + name
@@ -108,11 +141,8 @@ def _walk(folder: str, real: str, prefix: str, output_id: tuple[int, int] | None
                 problem = f"a symlink to {display_path(target)}, outside its folder; not followed"
                 yield Found(path, relative, key, problem=problem)
                 continue
-        yield Found(path, relative, key, shares_stem=stems[_stem_of(name)] > 1)
-    for name in sorted(folders):
-        path = os.path.join(folder, name)
-        if _identity(path) != output_id:
-            yield from _walk(path, f"{real}{os.sep}{name}", f"{prefix}{name}/", output_id, globs)
+        stem = _stem_of(name)
+        yield Found(path, relative, key, shares_stem=stems[stem] > 1, beside_namesake=stem in folders)
 
 
 def _glob_matches(relative: str, pattern: str) -> bool:
@@ -156,12 +186,80 @@ def is_inside(path: str | Path, folder: str | Path) -> bool:
     return (os.path.realpath(path) + os.sep).startswith(os.path.realpath(folder) + os.sep)
 
 
+def inside_output(output_dir: str, relative: str) -> str | None:
+    """OUT/`relative` if it really lies inside OUT, else None: the one check before feedclean
+    writes or removes a file in OUT, whether its name came from an input's path or from the state.
+
+    The state is a cache anyone can edit: a row naming `../victim.txt` once had --dedupe delete
+    OUT/../victim.txt, and an OUT/a made a symlink to another folder had it delete a file there.
+    So an absolute name, a "..", a name in OUT/.feedclean, or a folder that resolves outside OUT
+    (every symlink on the way followed) is refused. The last component is not followed: renaming
+    over it or unlinking it never follows a link, and a link there is no file of feedclean's.
+    """
+    name = relative.rstrip("/")
+    parts = name.split("/")
+    if not name or name.startswith("/") or parts[0] == STATE_DIR or any(part in ("", ".", "..") for part in parts):
+        return None
+    path = f"{output_dir}{os.sep}{name}"
+    return path if _folder_inside(output_dir, os.path.dirname(path)) else None
+
+
+@cache
+def _folder_inside(output_dir: str, folder: str) -> bool:
+    """Cached for the run: many outputs share a folder, and resolving one costs a call per component."""
+    return is_inside(folder, output_dir)
+
+
+def forget_folders() -> None:
+    """Folders may have changed since a previous run in this process."""
+    _folder_inside.cache_clear()
+
+
+def walk_folders(top: str, skip: set[tuple[int, int]]) -> Iterator[tuple[str, list[str]]]:
+    """Every folder under `top` (itself included) with the names of its files, never through a
+    symlink and never into a folder whose identity is in `skip`; iterative, so any depth works."""
+    stack = [top]
+    while stack:
+        folder = stack.pop()
+        files = []
+        try:
+            with os.scandir(folder) as scan:
+                for entry in scan:
+                    try:
+                        if entry.is_dir(follow_symlinks=False):
+                            if _identity_of(entry) not in skip:
+                                stack.append(entry.path)
+                        elif entry.is_file(follow_symlinks=False):
+                            files.append(entry.name)
+                    except OSError:
+                        continue
+        except OSError:
+            continue
+        yield folder, files
+
+
+def identities(paths: Iterable[str | Path]) -> set[tuple[int, int]]:
+    """The (device, inode) of each path that exists: what a folder is, whatever it is called."""
+    return {identity for identity in map(_identity, map(os.fspath, paths)) if identity is not None}
+
+
+def _identity_of(entry: os.DirEntry) -> tuple[int, int]:
+    status = entry.stat(follow_symlinks=False)
+    return status.st_dev, status.st_ino
+
+
 def _identity(path: str) -> tuple[int, int] | None:
     try:
         status = os.stat(path)
     except OSError:
         return None
     return status.st_dev, status.st_ino
+
+
+def is_item_name(name: str) -> bool:
+    """Whether a file name is one a feed's item could have (`0123456789abcdef.md`)."""
+    stem, dot, suffix = name.rpartition(".")
+    return bool(dot) and f".{suffix}" in SUFFIXES.values() and _ITEM_STEM.fullmatch(stem) is not None
 
 
 def output_names(relative: str, suffix: str) -> tuple[str, str]:

@@ -232,23 +232,30 @@ def test_lost_or_corrupt_state_costs_one_full_run(small, tmp_path, damage):
     assert summary_of(convert(inputs, "-o", out))["converted"] == 0
 
 
-def test_deleted_or_hand_edited_outputs_are_written_again(small, tmp_path):
-    """The state must not vouch for an output that is no longer what the run wrote."""
+def test_deleted_or_touched_outputs_are_written_again_and_edited_ones_are_left_alone(small, tmp_path):
+    """The state must not vouch for an output that is no longer what the run wrote: a deleted one
+    is written again, a touched one (same bytes) is still feedclean's, an edited one is yours."""
     inputs, paths = small
     out = tmp_path / "out"
     assert convert(inputs, "-o", out).returncode == 0
     expected = outputs(out)
     output_for(inputs, out, paths[0]).unlink()
-    with output_for(inputs, out, paths[1]).open("a", encoding="utf-8") as handle:
-        handle.write("\nA note added by hand.\n")
+    touched = output_for(inputs, out, paths[1])
+    later = touched.stat().st_mtime_ns + 5_000_000_000
+    os.utime(touched, ns=(later, later))
     same_size = output_for(inputs, out, paths[2])
     same_size.write_bytes(same_size.read_bytes().replace(b"title:", b"TITLE:", 1))
+    edited = same_size.read_bytes()
 
     result = convert(inputs, "-o", out)
 
-    assert result.returncode == 0, result.stderr
+    assert result.returncode == 1, result.stderr
     counts = summary_of(result)
-    assert (counts["converted"], counts["unchanged"]) == (3, SMALL - 3)
+    assert (counts["converted"], counts["unchanged"], counts["failed"]) == (2, SMALL - 3, 1)
+    assert f"its output {same_size} was changed since feedclean wrote it" in result.stderr
+    assert outputs(out) == {**expected, same_size.relative_to(out).as_posix(): edited}
+    same_size.unlink()
+    assert summary_of(convert(inputs, "-o", out))["converted"] == 1
     assert outputs(out) == expected
 
 
@@ -865,14 +872,28 @@ def test_a_full_stdout_is_one_line_not_a_traceback(arguments):
 
 
 def test_ctrl_c_while_reading_stdin_exits_130():
+    """Ctrl-C as a terminal sends it. Where the suite itself runs with SIGINT ignored (a background
+    job, nohup, some CI runners) its children inherit that, and Python then never raises
+    KeyboardInterrupt: a command started so is meant to ignore Ctrl-C. So the child gets SIGINT's
+    default back, as a command typed at a terminal has it."""
     process = subprocess.Popen(
-        [*COMMAND], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV
+        [*COMMAND],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=ENV,
+        preexec_fn=_sigint_as_at_a_terminal,
     )
     _wait_until_reading_a_pipe(process.pid)  # started, and waiting for the dump that never comes
     process.send_signal(signal.SIGINT)
     _, stderr = process.communicate(timeout=30)
     assert process.returncode == 130
     assert stderr.strip() == "feedclean: interrupted"
+
+
+def _sigint_as_at_a_terminal() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _wait_until_reading_a_pipe(pid: int) -> None:
