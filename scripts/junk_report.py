@@ -4,6 +4,7 @@
     python scripts/junk_report.py CORPUS --learn                       # plus rules `feedclean learn` writes
     python scripts/junk_report.py CORPUS --feeds                       # the feed files, item by item
     python scripts/junk_report.py CORPUS --labels labels.jsonl --show  # your own junk labels; list what is left
+    python scripts/junk_report.py ../shared/corpus/wild-dev --labels benchmarks/wild-dev-junk.jsonl
 
 A corpus folder holds dumps (in `dumps/`, else the folder itself, at any depth), and may hold
 `feeds/` (whole feed files) and `items.jsonl` (one object per dump: "dump", its path inside
@@ -20,7 +21,9 @@ the items are the measure to trust.
 
 - junk left: a junk segment whose text (or, for a segment without text, its link) is still
   anywhere in the output (body, lead, captions, rights);
-- text lost: a segment of real text (four or more letters) that is nowhere in the output;
+- text lost: a segment of real text (four or more letters; without labels, a paragraph of 120
+  or more, since the judge knows too little junk to tell for shorter ones) whose words outside
+  its links are nowhere in the output;
 - URLs: an article URL that still carries a tracking parameter or a redirect wrapper.
 Texts are compared on their letters and digits only, after NFKC and case folding, so Markdown
 escapes, punctuation and spacing do not count.
@@ -29,6 +32,7 @@ escapes, punctuation and spacing do not count.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import subprocess
 import sys
@@ -47,11 +51,18 @@ from feedclean.render import render
 from feedclean.rules import BUILTIN
 
 _BLOCKS = frozenset(
-    ["address", "article", "aside", "blockquote", "body", "br", "center", "dd", "details", "div", "dl", "dt", "figcaption", "figure", "footer", "h1", "h2", "h3", "h4", "h5", "h6", "header", "hr", "li", "main", "nav", "ol", "p", "pre", "section", "summary", "table", "td", "th", "tr", "ul", "caption"]
-)
+    (
+        "address", "article", "aside", "blockquote", "body", "br", "center", "dd", "details", "div", "dl", "dt",
+        "figcaption", "figure", "footer", "h1", "h2", "h3", "h4", "h5", "h6", "header", "hr", "li", "main", "nav",
+        "ol", "p", "pre", "section", "summary", "table", "td", "th", "tr", "ul", "caption",
+    )
+)  # fmt: skip
 _INVISIBLE = frozenset(["script", "style", "noscript", "template", "head", "title", "iframe", "object", "embed", "svg", "math"])
 _SHORT = 200
 _MIN_LETTERS = 4
+# Without labels, only a paragraph this long counts as lost text: the judge knows too little
+# junk for a shorter segment's absence to say anything.
+_PARAGRAPH_LETTERS = 120
 
 # The judge used without labels: link targets and phrases, kept apart from feedclean's rules.
 _JUNK_HOSTS = (
@@ -251,6 +262,7 @@ class Tally:
     urls_wrong: int = 0
     left: list[str] = field(default_factory=list)
     lost_texts: list[str] = field(default_factory=list)
+    by_dump: dict[str, list[str]] = field(default_factory=dict)
 
 
 _COMMONMARK = MarkdownIt("commonmark")
@@ -268,30 +280,59 @@ def output_text(document: dict) -> str:
     return "\n".join(parts)
 
 
-def measure_one(body: str, document: dict, item_url: str, labels: list[dict] | None, tally: Tally, name: str) -> None:
+def _kept(segment: Segment, seen: str) -> bool:
+    """Whether the segment's words outside its links are all in the output, piece by piece: a
+    paragraph may rightly lose a trailing read-more or tag link, never its own words."""
+    rest = fold(segment.text)
+    pieces = []
+    for text in map(fold, segment.link_text):
+        before, found, after = rest.partition(text) if text else (rest, "", "")
+        if found:
+            pieces.append(before)
+            rest = after
+    pieces.append(rest)
+    return all(piece in seen for piece in pieces if len(piece) >= _MIN_LETTERS)
+
+
+def fingerprint(segment: Segment) -> str:
+    """A segment as a labels file may name it without holding its text: a hash of its letters
+    (of its first link or image, for a segment without text)."""
+    key = fold(segment.text) or ("href:" + (segment.links[0] if segment.links else ""))
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()[:16]
+
+
+def is_labelled(segment: Segment, folded: str, labels: Labels) -> bool:
+    """Whether the labels name `segment` as junk: by fingerprint, or by a text it holds (or a
+    long text that holds it), or for a segment without text by its link."""
+    if fingerprint(segment) in labels.hashes:
+        return True
+    if folded:
+        return any(text in folded or (len(folded) >= 2 * _MIN_LETTERS and folded in text) for text in labels.texts)
+    return segment.text in labels.glyphs or any(link in segment.links for link in labels.links)
+
+
+def measure_one(body: str, document: dict, item_url: str, labels: Labels | None, tally: Tally, name: str) -> list[str]:
+    """Count one item's junk left and text lost; returns the fingerprints of its junk segments."""
+    found: list[str] = []
     seen = fold(output_text(document))
     markdown = document.get("markdown") or ""
-    label_texts = [fold(label["text"]) for label in labels or [] if not label["text"].startswith("href:")]
-    label_links = [label["text"][5:] for label in labels or [] if label["text"].startswith("href:")]
     losing = False
     for segment in segments(body):
         folded = fold(segment.text)
-        if labels is None:
-            junk = judged_junk(segment, item_url)
-        else:
-            junk = any(text and (text in folded or (len(folded) >= 2 * _MIN_LETTERS and folded in text)) for text in label_texts)
-            junk = junk or (not folded and any(link in segment.links for link in label_links))
+        junk = judged_junk(segment, item_url) if labels is None else is_labelled(segment, folded, labels)
         if junk:
             tally.junk += 1
+            found.append(fingerprint(segment))
             still = folded in seen if folded else any(link in markdown for link in segment.links)
             if still:
                 tally.junk_left += 1
                 tally.left.append(f"{name}: {segment.text[:100] or segment.links[:1]}")
-        elif len(folded) >= _MIN_LETTERS and folded not in seen:
+        elif len(folded) >= (_MIN_LETTERS if labels is not None else _PARAGRAPH_LETTERS) and not _kept(segment, seen):
             tally.lost += 1
             losing = True
             tally.lost_texts.append(f"{name}: {segment.text[:100]}")
     tally.items_losing += losing
+    return found
 
 
 def url_is_clean(url: str | None) -> bool:
@@ -319,15 +360,47 @@ def load_items(corpus: Path) -> dict[str, dict]:
     return {item["dump"]: item for item in map(json.loads, path.read_text(encoding="utf-8").splitlines()) if item.get("dump")}
 
 
-def load_labels(path: Path | None) -> dict[str, list[dict]] | None:
+@dataclass
+class Labels:
+    """What one item's labels name as junk: texts, links (for blocks without text), fingerprints."""
+
+    texts: list[str] = field(default_factory=list)
+    links: list[str] = field(default_factory=list)
+    glyphs: list[str] = field(default_factory=list)
+    hashes: set[str] = field(default_factory=set)
+
+
+def load_labels(path: Path | None) -> dict[str, Labels] | None:
+    """Junk labels by dump: {"dump", "junk": [{"kind", "text"}]} as written by someone reading
+    the items, or {"dump", "junk_hashes": [...]} as --export-labels writes them."""
     if path is None:
         return None
-    labels = {}
+    labels: dict[str, Labels] = {}
     for line in path.read_text(encoding="utf-8").splitlines():
-        if line.strip():
-            record = json.loads(line)
-            labels[record["dump"]] = [junk for junk in record.get("junk", []) if junk.get("kind") not in ("rights", "unsure")]
+        if not line.strip():
+            continue
+        record = json.loads(line)
+        item = labels.setdefault(record["dump"], Labels())
+        for junk in record.get("junk", []):
+            if junk.get("kind") in ("rights", "unsure"):
+                continue
+            if junk["text"].startswith("href:"):
+                item.links.append(junk["text"][5:])
+            elif fold(junk["text"]):
+                item.texts.append(fold(junk["text"]))
+            else:  # a glyph ("★"): the segment that is nothing else
+                item.glyphs.append(" ".join(junk["text"].split()))
+        item.hashes.update(record.get("junk_hashes", []))
     return labels
+
+
+def export_labels(tallies: dict[str, Tally], path: Path) -> None:
+    """Write the junk segments found, as fingerprints only: a labels file that can be shared
+    beside a corpus that may not be (it holds no text of it)."""
+    with path.open("w", encoding="utf-8") as out:
+        for tally in tallies.values():
+            for dump, hashes in tally.by_dump.items():
+                out.write(json.dumps({"dump": dump, "junk_hashes": sorted(set(hashes))}) + "\n")
 
 
 def dumps_of(corpus: Path) -> list[Path]:
@@ -358,13 +431,8 @@ def measure_dumps(corpus: Path, rules, labels, tallies: dict[str, Tally], show_u
             continue
         document = json.loads(render(article, "json"))
         item = items.get(relative, {})
-        measure_one(
-            dump_body(data),
-            document,
-            item.get("link") or article.url or "",
-            (labels or {}).get(relative) if labels is not None else None,
-            tally,
-            relative,
+        tally.by_dump[relative] = measure_one(
+            dump_body(data), document, item.get("link") or article.url or "", _labels_of(labels, relative), tally, relative
         )
         if not url_is_clean(document.get("url")):
             tally.urls_wrong += 1
@@ -383,7 +451,7 @@ def measure_feeds(corpus: Path, rules, labels, tallies: dict[str, Tally], show_u
         except feedclean.InputError as error:
             print(f"{feed}: {error}", file=sys.stderr)
             continue
-        by_link = {(address, article.title): article for article in articles for address in (article.url, *article.aliases) if address}
+        by_link = {(address, article.title): article for article in articles for address in (article.url, *article.aliases)}
         by_title = {article.title: article for article in articles}
         for item in items:
             if labels is not None and item["dump"] not in labels:
@@ -397,17 +465,16 @@ def measure_feeds(corpus: Path, rules, labels, tallies: dict[str, Tally], show_u
                 continue
             document = json.loads(render(article, "json"))
             body = dump_body((corpus / item["dump"]).read_bytes())
-            measure_one(
-                body,
-                document,
-                item.get("origlink") or item.get("link") or "",
-                (labels or {}).get(item["dump"]) if labels is not None else None,
-                tally,
-                f"{feed} / {item['title'][:40]}",
-            )
+            url = item.get("origlink") or item.get("link") or ""
+            measure_one(body, document, url, _labels_of(labels, item["dump"]), tally, f"{feed} / {item['title'][:40]}")
             if not url_is_clean(document.get("url")):
                 tally.urls_wrong += 1
                 show_urls.append(f"{feed} / {item['title'][:40]}: {document.get('url')}")
+
+
+def _labels_of(labels: dict[str, Labels] | None, dump: str) -> Labels | None:
+    """The item's labels; None (the built-in judge) when no labels file was given."""
+    return None if labels is None else labels.get(dump, Labels())
 
 
 def learned_rules(corpus: Path, workdir: Path) -> Path:
@@ -453,6 +520,12 @@ def main() -> int:
     )
     parser.add_argument("--feeds", action="store_true", help="measure the feed files in feeds/ instead of the dumps")
     parser.add_argument("--show", action="store_true", help="list each junk segment left, each text lost and each URL not clean")
+    parser.add_argument(
+        "--export-labels",
+        type=Path,
+        metavar="FILE",
+        help="write the junk segments found (by --labels) as fingerprints, a labels file holding none of the corpus's text",
+    )
     options = parser.parse_args()
     labels = load_labels(options.labels)
     with tempfile.TemporaryDirectory() as workdir:
@@ -463,6 +536,8 @@ def main() -> int:
         tallies: dict[str, Tally] = defaultdict(Tally)
         urls: list[str] = []
         (measure_feeds if options.feeds else measure_dumps)(options.corpus, rules, labels, tallies, urls)
+    if options.export_labels:
+        export_labels(tallies, options.export_labels)
     judge = f"labels from {options.labels.name}" if options.labels else "the built-in judge"
     mode = "feed files" if options.feeds else "dumps"
     rules_note = "built-in + learned rules" if options.learn else "built-in rules" + (" + given rules" if options.rules else "")

@@ -96,7 +96,21 @@ def skeleton(html: str) -> list:
 
     found: list = []
     walk(root, found)  # the root, a <div>, adds no level
-    return found
+    return _without_empty(found)
+
+
+def _without_empty(level: list) -> list:
+    """A container with no word in it is left out: the cleaning removes an empty quote or a
+    list around nothing but a rule, and no reader misses it."""
+    kept: list = []
+    for item in level:
+        if isinstance(item, list):
+            inner = [item[0], *_without_empty(item[1:])]
+            if len(inner) > 1:
+                kept.append(inner)
+        else:
+            kept.append(item)
+    return kept
 
 
 def _markdown(html: str) -> str:
