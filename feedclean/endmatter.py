@@ -51,14 +51,15 @@ _PAGE_PATH_CHARS = 12
 _PROFILE_FOLDERS = frozenset(("r", "u", "user", "users", "channel", "c", "company", "in", "people", "pages", "groups", "profile"))
 # Fragments that point at an item's comments.
 _COMMENT_FRAGMENTS = ("comments", "comment", "respond", "disqus_thread", "reply")
-# Link roles that only ever point away from the article's text; anywhere in the body a
-# row of them is not content, and after the article's last text neither is a front page,
-# a read-more link or a page of the same site.
-_AWAY_ROLES = frozenset(("self", "tag", "profile", "contact", "glyph"))
-_META_ROLES = _AWAY_ROLES | {"root", "readmore"}
+# Link roles that only ever point away from the article's text, so a row of them is not
+# content anywhere in the body; after the article's last text neither is a link to the item
+# itself (in the text, a link blog's item is the page it comments on), a front page, a
+# read-more link or a page of the same site.
+_AWAY_ROLES = frozenset(("tag", "profile", "contact", "glyph"))
+_META_ROLES = _AWAY_ROLES | {"self", "root", "readmore"}
 # Roles a link keeps beside a few words of text ("徐才厚<a>相关报道</a>" to a tag page); a glyph
 # beside words ("alpha <a>*</a>") may be a footnote mark.
-_NAMED_AWAY_ROLES = _AWAY_ROLES - {"glyph"}
+_NAMED_AWAY_ROLES = (_AWAY_ROLES | {"self"}) - {"glyph"}
 # Rows that start and end a span of rows pointing away ("Follow us" lists start with the front page).
 _SPAN_ROLES = (_AWAY_ROLES | {"root"}) - {"contact"}
 _OWN_ROLES = frozenset(("own", "tag", "root", "self"))
@@ -263,7 +264,9 @@ def _remove_trailing(
             continue
         _drop(doomed, trace)
         return unit.element
-    return None
+    # No content before the end matter: it is the article (a teaser of one note), and stays;
+    # only a read-more link at its very end goes.
+    return first
 
 
 def _classify(element: etree._Element, roles: _Roles, site: SiteRules) -> _Unit:

@@ -69,7 +69,23 @@ def parse(article: Article) -> None:
         unwrap(element)
     for container in _block_containers(body):
         wrap_loose_inline(container)
+    for listing in body.iter("ul", "ol"):
+        _itemise_loose_list(listing)
     article.tree = body
+
+
+def _itemise_loose_list(listing: etree._Element) -> None:
+    """A list holding text but no block (an <ol> written without <li>) gets one item around it,
+    so its text is rendered like any list's rather than lost."""
+    if any(child.tag in BLOCK_TAGS for child in listing):
+        return
+    if not (listing.text or "").strip() and not any((child.tail or "").strip() or len(child) or child.text for child in listing):
+        return
+    item = etree.Element("li")
+    item.text, listing.text = listing.text, None
+    for child in list(listing):
+        item.append(child)
+    listing.append(item)
 
 
 def _block_containers(body: etree._Element) -> list[etree._Element]:

@@ -23,6 +23,8 @@ from .tree import BLOCK_TAGS, excerpt, is_attached, note, remove, text_of, visib
 # most WIDGET_MAX_CHARS of text.
 LABEL_MAX_CHARS = 30
 WIDGET_MAX_CHARS = 300
+# A block of one share link beside at most this much text is that widget and its label.
+SHARE_LABEL_MAX_CHARS = 12
 # Text that only separates links in a row: punctuation, symbols, spaces.
 SEPARATORS = re.compile(r"[\W_]*")
 
@@ -87,6 +89,8 @@ def _link_row(link: etree._Element, body: etree._Element, junk: set[etree._Eleme
         return None
     if footer:
         return block if _ends_body(block, body) else None
+    if len(outside.text) <= SHARE_LABEL_MAX_CHARS:  # "Add to <a>del.icio.us</a>", "Share: <a>…</a>"
+        return block
     return block if sum(1 for element in block.iter("a") if element in junk) >= 2 else None
 
 

@@ -69,6 +69,11 @@ def test_junk_is_removed(case):
     _check(case, case["expect"])
 
 
+@pytest.mark.parametrize("case", _cases("feedjunk.yaml"))
+def test_real_feed_junk_is_removed(case):
+    _check(case, case["expect"])
+
+
 @pytest.mark.parametrize("case", _cases("content.yaml"))
 def test_content_that_looks_like_junk_stays(case):
     _check(case, case["expect"])
