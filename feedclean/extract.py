@@ -19,7 +19,7 @@ from .lang import detect_language
 from .read import clean_text, plain_title
 from .rules import RuleSet, SiteRules
 from .tree import leaf_blocks, lines_of, raw_text, remove, text_of, trim_separators
-from .urls import absolutize, canonical_url, host_of, tidy_url, unwrap_proxy_url
+from .urls import IMAGE_SCHEMES, absolutize, canonical_url, host_of, is_allowed, percent_encode_unsafe, tidy_url, unwrap_proxy_url
 
 # How far into the body (or from its end) a date line may sit, and from the end a copyright notice.
 _DATE_LINE_BLOCKS = 3
@@ -77,7 +77,7 @@ def extract(article: Article, site: SiteRules) -> None:
     if article.published is None:
         where = f"the first {_DATE_LINE_BLOCKS} or last {_DATE_LINE_END_BLOCKS} blocks"
         _found(article.trace, "published", "(none)", f"no date line in {where}, no page metadata")
-    article.images = _images(body, article.trace)
+    article.images = _images(body, article.trace) or _feed_images(article)
     article.title = _title(article)
     _drop_title_heading(body, article.title)
     article.lead = _lead(leaves, article)
@@ -272,6 +272,18 @@ def _images(body: etree._Element, trace: Trace | None) -> list[Image]:
     return images
 
 
+def _feed_images(article: Article) -> list[Image]:
+    """A feed item whose text shows no picture keeps the ones its feed names (media:content):
+    they are listed among the images, not put into the text."""
+    images = []
+    for image in article.feed_images:
+        url = percent_encode_unsafe(tidy_url(image.url))
+        if is_allowed(url, IMAGE_SCHEMES):
+            images.append(Image(url=url, caption=clean_text(image.caption or "") or None, alt=None))
+            _found(article.trace, "image", url, "the feed's media:content")
+    return images
+
+
 def _title(article: Article) -> str | None:
     if article.title:
         _found(article.trace, "title", article.title, "feed item" if article.from_feed else "dump header")
@@ -320,28 +332,47 @@ def _lead(leaves: list[etree._Element], article: Article) -> str | None:
 
 
 def _language(article: Article, text: str) -> str | None:
+    """The text's language as detected, unless a feed declares another: a feed's language holds
+    for all its items, and a one-sentence teaser in Slovak can read as Polish. A declaration
+    the detection refines (zh, read as zh-Hant) gives way to the detection."""
     detected = detect_language(f"{article.title or ''} {text}")
+    declared = (article.page_meta.get("lang") or article.page_meta.get("og:locale") or "").replace("_", "-")
+    if declared and article.from_feed and (not detected or _primary(detected) != _primary(declared)):
+        _found(article.trace, "language", declared, "declared by the feed")
+        return declared
     if detected:
         _found(article.trace, "language", detected, "detected from the text")
         return detected
-    declared = article.page_meta.get("lang") or article.page_meta.get("og:locale")
     if declared:
         _found(article.trace, "language", declared, "declared by the page")
-        return declared.replace("_", "-")
+        return declared
     return None
+
+
+def _primary(tag: str) -> str:
+    return tag.partition("-")[0].lower()
 
 
 def _source(article: Article, site: SiteRules) -> Source:
     domain = host_of(article.canonical_url or "")
     if site.name:
         name, how = site.name, site.describe("name", site.name)
-    elif article.page_meta.get("og:site_name"):
+    elif article.page_meta.get("og:site_name") and _names_this_site(article, domain):
         name = article.page_meta["og:site_name"]
         how = "the feed's title" if article.from_feed else "page metadata og:site_name"
     else:
         name, how = domain, "the domain (no rule names this publisher)"
     _found(article.trace, "source", f"{name} ({domain})", how)
     return Source(name=name, domain=domain)
+
+
+def _names_this_site(article: Article, domain: str) -> bool:
+    """A feed's title names the item's site only when the feed is that site's: an alerts or
+    link-blog feed's items are on other sites ("Google Alert - Slack" is not investorplace.com)."""
+    feed_host = host_of(article.page_meta.get("feed:link", ""))
+    if not article.from_feed or not feed_host:
+        return True
+    return feed_host == domain or feed_host.endswith("." + domain) or domain.endswith("." + feed_host)
 
 
 def _found(trace: Trace | None, key: str, value: str | datetime, source: str) -> None:

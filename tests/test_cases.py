@@ -105,6 +105,8 @@ def test_feed_items(case):
             assert fragment in article["markdown"], f"missing {fragment!r}"
         for fragment in expect.get("absent", []):
             assert fragment.lower() not in everything.lower(), f"still there: {fragment!r}"
+        for fragment in expect.get("absent_from_text", []):
+            assert fragment.lower() not in article["markdown"].lower(), f"in the text: {fragment!r}"
         for key, value in expect.get("meta", {}).items():
             assert article.get(key, _MISSING) == value, f"{key}: {article.get(key, _MISSING)!r} != {value!r}"
 
