@@ -29,14 +29,13 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass
-from urllib.parse import unquote
 
 from lxml import etree
 
 from .article import Article, Trace
+from .linkroles import LinkRoles
 from .rules import SiteRules, is_named_label, label_key
 from .tree import BLOCK_TAGS, leaf_blocks, leaf_blocks_from_end, note, raw_text, remove, text_of, visible_length
-from .urls import canonical_url, split_url
 from .widgets import LABEL_MAX_CHARS, SEPARATORS, Outside
 
 # A note about the item itself carries at most this much text beside its links; a row of
@@ -45,12 +44,6 @@ NOTE_MAX_CHARS = 200
 ROW_MAX_CHARS = 600
 # LABEL_MAX_CHARS before whitespace is collapsed (a label may be indented or spread over lines).
 _RAW_LABEL_MAX_CHARS = 3 * LABEL_MAX_CHARS
-# A path this long names one page, even on another host (a mirror of the same site).
-_PAGE_PATH_CHARS = 12
-# The folder a social network keeps its profiles in (reddit.com/r/…, youtube.com/channel/…).
-_PROFILE_FOLDERS = frozenset(("r", "u", "user", "users", "channel", "c", "company", "in", "people", "pages", "groups", "profile"))
-# Fragments that point at an item's comments.
-_COMMENT_FRAGMENTS = ("comments", "comment", "respond", "disqus_thread", "reply")
 # Link roles that only ever point away from the article's text, so a row of them is not
 # content anywhere in the body; after the article's last text neither is a link to the item
 # itself (in the text, a link blog's item is the page it comments on), a front page, a
@@ -74,7 +67,7 @@ def remove_end_matter(article: Article, site: SiteRules, scripted: list[etree._E
     """Remove rows of links that only point away from the text, anywhere (see the module's
     docstring); then, after the article's last text, interactive widgets and the end matter."""
     body = article.tree
-    roles = _Roles(article, site)
+    roles = LinkRoles(article, site)
     candidates = _short_blocks_with_links(body)
     if candidates:
         blocks = [block for block in leaf_blocks(body) if block.tag != "hr"]
@@ -120,120 +113,8 @@ class _Unit:
     outside: str = ""
 
 
-class _Roles:
-    """Where each link points, relative to the article: its own addresses and its site."""
-
-    def __init__(self, article: Article, site: SiteRules) -> None:
-        self._site = site
-        self._article = article
-        self._known: tuple[set[tuple[str, str, str]], set[str]] | None = None
-        self.body = article.tree
-        parts = split_url(article.url or "")
-        self.own_host = parts[0] if parts else ""
-
-    @property
-    def _title(self) -> str:
-        return label_key(self._article.title or "")
-
-    def _own_addresses(self) -> tuple[set[tuple[str, str, str]], set[str]]:
-        """The item's addresses (host, path, query) and its long paths, worked out on first use."""
-        if self._known is None:
-            addresses: set[tuple[str, str, str]] = set()
-            paths: set[str] = set()
-            for url in (self._article.url, *self._article.aliases):
-                parts = split_url(canonical_url(url, self._site.tracking)) if url else None
-                if parts is not None:
-                    host, path, query, _ = parts
-                    addresses.add((host, _path_key(path), query))
-                    if len(path) >= _PAGE_PATH_CHARS:
-                        paths.add(_path_key(path))
-            self._known = (addresses, paths)
-        return self._known
-
-    def of(self, link: etree._Element) -> str:
-        """self, root, tag, profile, contact, glyph, readmore, own or external."""
-        href = link.get("href") or ""
-        words = label_key(text_of(link))
-        if not words and next(link.iter("img"), None) is None:
-            return "glyph"
-        if href.startswith(("mailto:", "tel:")):
-            return "contact"
-        parts = split_url(canonical_url(href, self._site.tracking) + _fragment(href))
-        if parts is None:
-            return "external"
-        host, path, query, fragment = parts
-        key = _path_key(path)
-        addresses, paths = self._own_addresses()
-        if (host, key, query) in addresses or (key in paths and not query):
-            return "self"
-        if fragment.lower().startswith(_COMMENT_FRAGMENTS) and (key in paths or any(key == address[1] for address in addresses)):
-            return "self"
-        if words in self._site.readmore_labels:
-            return "readmore"
-        if not key and not query:
-            return "root"
-        rel = (link.get("rel") or "").lower().split()
-        lowered = path.lower()
-        if "tag" in rel or "category" in rel or any(marker in lowered for marker in self._site.tag_paths):
-            return "tag"
-        if not query and self._is_profile(host, path):
-            return "profile"
-        return "own" if self._is_own(host) else "external"
-
-    def _is_own(self, host: str) -> bool:
-        """The article's host, or one of its subdomains or parents (blog.example.com beside
-        example.com); support.google.com is not cloud.google.com's own site."""
-        own = self.own_host
-        return bool(own) and (host == own or host.endswith("." + own) or own.endswith("." + host))
-
-    def is_note(self, links: list[etree._Element], link_roles: list[str], outside: str) -> bool:
-        """Whether a block that links to the item is a note about it rather than text about
-        the page the item links to: the link names the item by its title ("The post <title>
-        appeared first on …") or says read more ("… click here"), or the words around it do
-        ("Read more of this story at Slashdot")."""
-        for link, role in zip(links, link_roles, strict=True):
-            if role != "self":
-                continue
-            words = label_key(text_of(link))
-            if words in self._site.readmore_labels or self._names_the_item(words):
-                return True
-        around = f" {label_key(outside)} "
-        return any(f" {label} " in around for label in self._site.readmore_labels if " " in label)
-
-    def _names_the_item(self, words: str) -> bool:
-        """The item's title, or most of it (a feed may shorten it)."""
-        title = self._title
-        return bool(title) and (words == title or (5 * len(words) >= 3 * len(title) and words in title))
-
-    def linked_elsewhere(self, note: etree._Element) -> bool:
-        """Whether the body links to the item outside `note`: then the item is what the text
-        is about (a link blog's item is the page it links to), not a footer's subject."""
-        body = note.getroottree().getroot()
-        inside = set(note.iter("a"))
-        return any(link not in inside and link.get("href") and self.of(link) == "self" for link in body.iter("a"))
-
-    def _is_profile(self, host: str, path: str) -> bool:
-        """A page of a person or an outlet on a social network (twitter.com/name, reddit.com/r/x),
-        not a post there (twitter.com/name/status/1, zhihu.com/question/1)."""
-        profiles = self._site.profile_hosts
-        if host not in profiles and host.partition(".")[2] not in profiles:
-            return False
-        parts = [part for part in path.split("/") if part]
-        return len(parts) == 1 or (len(parts) == 2 and parts[0].lower() in _PROFILE_FOLDERS)
-
-
-def _fragment(href: str) -> str:
-    fragment = href.partition("#")[2]
-    return "#" + fragment if fragment else ""
-
-
-def _path_key(path: str) -> str:
-    """A path as compared: percent-escapes decoded (%E4 and %e4 alike), no trailing slash."""
-    return (unquote(path) if "%" in path else path).rstrip("/")
-
-
 def _remove_trailing(
-    units: Iterator[etree._Element], roles: _Roles, site: SiteRules, trace: Trace | None
+    units: Iterator[etree._Element], roles: LinkRoles, site: SiteRules, trace: Trace | None
 ) -> etree._Element | None:
     """Walk back from the last block (`units` come last first) and remove the end matter, once
     the walk has reached the article's last content block (returned); an item of nothing but
@@ -269,7 +150,7 @@ def _remove_trailing(
     return first
 
 
-def _classify(element: etree._Element, roles: _Roles, site: SiteRules) -> _Unit:
+def _classify(element: etree._Element, roles: LinkRoles, site: SiteRules) -> _Unit:
     text = text_of(element)
     has_image = next(element.iter("img"), None) is not None
     links = [link for link in element.iter("a") if link.get("href")]
@@ -356,7 +237,7 @@ def _why(unit: _Unit) -> str:
     return f"row of links after the article, to: {', '.join(pointing) or 'other pages'}"
 
 
-def _trim_last_block(block: etree._Element, roles: _Roles, trace: Trace | None) -> None:
+def _trim_last_block(block: etree._Element, roles: LinkRoles, trace: Trace | None) -> None:
     """At the very end of the last block: a read-more link or a glyph pointing at the item
     ("… Continue reading »"), and a bracketed run of links to the site's tag or topic pages
     ("(Tesla, Elektroauto)"), go; the sentence before them stays."""
@@ -389,7 +270,7 @@ def _last_inline(block: etree._Element) -> etree._Element | None:
     return None
 
 
-def _bracketed_run(last: etree._Element, roles: _Roles) -> list[etree._Element]:
+def _bracketed_run(last: etree._Element, roles: LinkRoles) -> list[etree._Element]:
     """The links of a trailing "(link, link)" run, when every one points at the site's own
     pages and nothing but separators sits between them."""
     if not (last.tail or "").strip().startswith(tuple(_CLOSERS)):
@@ -434,7 +315,7 @@ def _without_trailing_separators(text: str | None) -> str | None:
 
 
 def _remove_link_runs(
-    blocks: list[etree._Element], candidates: set[etree._Element], roles: _Roles, site: SiteRules, trace: Trace | None
+    blocks: list[etree._Element], candidates: set[etree._Element], roles: LinkRoles, site: SiteRules, trace: Trace | None
 ) -> None:
     """Anywhere in the body, a run of link rows goes with the label before it when most of its
     links point at profiles, contact addresses, tag pages, glyphs or the item itself ("Follow
@@ -465,7 +346,7 @@ def _remove_link_runs(
         _judge_run(run, before, roles, site, trace)
 
 
-def _row_or_none(block: etree._Element, roles: _Roles, site: SiteRules) -> _Unit | None:
+def _row_or_none(block: etree._Element, roles: LinkRoles, site: SiteRules) -> _Unit | None:
     """The block as a link row (links with at most a short label between them), or None."""
     links = [link for link in block.iter("a") if link.get("href")]
     if not links or next(block.iter("img"), None) is not None:
@@ -477,7 +358,7 @@ def _row_or_none(block: etree._Element, roles: _Roles, site: SiteRules) -> _Unit
     return _Unit(block, "row", link_roles, outside.text) if _is_row(block, outside.text, link_roles, site) else None
 
 
-def _judge_run(run: list[_Unit], before: etree._Element | None, roles: _Roles, site: SiteRules, trace: Trace | None) -> None:
+def _judge_run(run: list[_Unit], before: etree._Element | None, roles: LinkRoles, site: SiteRules, trace: Trace | None) -> None:
     """Remove a run of link rows in the body when it points away from the text or is a
     related block (see _remove_link_runs); an e-mail address or a single profile link, in
     the text, stays."""
