@@ -18,7 +18,7 @@ from .dates import isoformat, parse_date_line, parse_iso
 from .lang import detect_language
 from .read import clean_text, plain_title
 from .rules import RuleSet, SiteRules
-from .tree import leaf_blocks, lines_of, raw_text, remove, text_of, trim_separators
+from .tree import cut_from, leaf_blocks, lines_of, raw_text, remove, text_of, trim_separators
 from .urls import IMAGE_SCHEMES, absolutize, canonical_url, host_of, is_allowed, percent_encode_unsafe, tidy_url, unwrap_proxy_url
 
 # How far into the body (or from its end) a date line may sit, and from the end a copyright notice.
@@ -152,29 +152,34 @@ def _take_rights(article: Article, leaves: list[etree._Element], site: SiteRules
         text = text_of(block)
         if not text:
             continue
-        notice, hit = _notice_in(block, text, site)
+        notice, hit, start = _notice_in(block, text, site)
         if hit is None:
             break
         notices.append(notice)
         _found(article.trace, "rights", notice, site.describe("rights", hit[0]))
-        remove(block)
-        leaves.remove(block)
+        if start is None:
+            remove(block)
+            leaves.remove(block)
+        else:  # the lines before the notice (a sign-off) stay; the footer from the notice on goes
+            cut_from(start, block)
+            break
     return " ".join(reversed(notices)) or None
 
 
-def _notice_in(block: etree._Element, text: str, site: SiteRules) -> tuple[str, tuple[str, str] | None]:
-    """The copyright notice a block is, or holds on one of its lines: a feed's footer puts
-    "© Author for Site, 2015. | Permalink | Comments" and a tags line in one <p>, and only
-    the notice (up to a " | ") is `rights`; the rest of the footer goes with it."""
+def _notice_in(block: etree._Element, text: str, site: SiteRules) -> tuple[str, tuple[str, str] | None, etree._Element | None]:
+    """The copyright notice a block is, or holds on one of its lines, and the <br> that line
+    starts after (None for the first line). A feed's footer puts "© Author for Site, 2015. |
+    Permalink | Comments" and a tags line in one <p>: only the notice (up to a " | ") is
+    `rights`, and the footer from it on goes; a sign-off on the lines before it stays."""
     hit = site.rights.match(text)
     if hit is None:
-        return text, None
-    for line in lines_of(block):
+        return text, None, None
+    for line, start in lines_of(block):
         notice = line.split(" | ", 1)[0].strip()
         line_hit = site.rights.match(notice)
         if line_hit is not None:
-            return notice, line_hit
-    return text, hit
+            return notice, line_hit, start
+    return text, hit, None
 
 
 def _pair_captions(body: etree._Element, site: SiteRules) -> None:

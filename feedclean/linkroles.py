@@ -16,7 +16,7 @@ from lxml import etree
 from .article import Article
 from .rules import SiteRules, label_key
 from .tree import text_of
-from .urls import canonical_url, split_url
+from .urls import canonical_url, site_of, split_url
 
 # A path this long names one page, even on another host (a mirror of the same site).
 _PAGE_PATH_CHARS = 12
@@ -57,7 +57,12 @@ class LinkRoles:
         return self._known
 
     def of(self, link: etree._Element) -> str:
-        """self, root, tag, profile, contact, glyph, readmore, own or external."""
+        """self, anchor, root, tag, profile, contact, glyph, readmore, front, own or external.
+
+        What only a site's own links can be (its front page, its tag pages, its read-more
+        link) is only said of links to the article's own site: a link to another site's
+        front page or to a release tagged on GitHub is a citation.
+        """
         href = link.get("href") or ""
         words = label_key(text_of(link))
         if not words and next(link.iter("img"), None) is None:
@@ -71,26 +76,37 @@ class LinkRoles:
         key = _path_key(path)
         addresses, paths = self._own_addresses()
         if (host, key, query) in addresses or (key in paths and not query):
-            return "self"
-        if fragment.lower().startswith(_COMMENT_FRAGMENTS) and (key in paths or any(key == address[1] for address in addresses)):
-            return "self"
-        if words in self._site.readmore_labels:
-            return "readmore"
-        if not key and not query:
-            return "root"
-        rel = (link.get("rel") or "").lower().split()
-        lowered = path.lower()
-        if "tag" in rel or "category" in rel or any(marker in lowered for marker in self._site.tag_paths):
-            return "tag"
+            if not fragment or fragment.lower().startswith(_COMMENT_FRAGMENTS):
+                return "self"
+            return "anchor"  # a footnote or a table of the article itself
+        own = self._is_own(host)
+        if own or self._is_same_site(host):
+            if words in self._site.readmore_labels:
+                return "readmore"
+            if not key and not query:
+                return "root"
+            rel = (link.get("rel") or "").lower().split()
+            lowered = path.lower()
+            if "tag" in rel or "category" in rel or any(marker in lowered for marker in self._site.tag_paths):
+                return "tag"
         if not query and self._is_profile(host, path):
             return "profile"
-        return "own" if self._is_own(host) else "external"
+        if not key and not query:
+            return "front"  # another site's front page
+        return "own" if own else "external"
+
+    def is_own_host(self, host: str) -> bool:
+        return self._is_own(host)
 
     def _is_own(self, host: str) -> bool:
         """The article's host, or one of its subdomains or parents (blog.example.com beside
         example.com); support.google.com is not cloud.google.com's own site."""
         own = self.own_host
         return bool(own) and (host == own or host.endswith("." + own) or own.endswith("." + host))
+
+    def _is_same_site(self, host: str) -> bool:
+        """Another host of the article's registered site (a mirror's sibling, www. or m.)."""
+        return bool(self.own_host) and site_of(host) == site_of(self.own_host)
 
     def is_note(self, links: list[etree._Element], link_roles: list[str], outside: str) -> bool:
         """Whether a block that links to the item is a note about it rather than text about
@@ -105,6 +121,9 @@ class LinkRoles:
                 return True
         around = f" {label_key(outside)} "
         return any(f" {label} " in around for label in self._site.readmore_labels if " " in label)
+
+    def says_read_more(self, link: etree._Element) -> bool:
+        return label_key(text_of(link)) in self._site.readmore_labels
 
     def _names_the_item(self, words: str) -> bool:
         """The item's title, or most of it (a feed may shorten it)."""
@@ -125,7 +144,9 @@ class LinkRoles:
         if host not in profiles and host.partition(".")[2] not in profiles:
             return False
         parts = [part for part in path.split("/") if part]
-        return len(parts) == 1 or (len(parts) == 2 and parts[0].lower() in _PROFILE_FOLDERS)
+        if len(parts) == 1:
+            return not parts[0].isdigit()  # vimeo.com/123456 is a video
+        return len(parts) == 2 and parts[0].lower() in _PROFILE_FOLDERS
 
 
 def _fragment(href: str) -> str:
