@@ -34,6 +34,8 @@ __all__ = ["Options", "Outcome", "Summary", "run"]
 
 # Commit the state this often, so a killed run loses at most this many records.
 _CHECKPOINT_EVERY = 500
+# Outcomes saved in the state at once (a divisor of _CHECKPOINT_EVERY, so commits stay that far apart).
+_SAVE_AT_ONCE = 25
 
 
 @dataclass
@@ -131,26 +133,52 @@ def _dedupe(
 
 
 def _consume(outcomes: Iterable[Outcome], summary: Summary, listener: Callable[[Outcome], None], state: State | None) -> None:
-    saved = 0
-    for outcome in outcomes:
-        if state is not None and summary.state_error is None and (outcome.record is not None or outcome.written):
-            try:
-                for written in outcome.written:
-                    state.own(written)
-                if outcome.record is not None:
-                    state.save(outcome.record)
-                saved += 1
-                if saved % _CHECKPOINT_EVERY == 0:
-                    state.checkpoint()
-            except StateError as error:
-                summary.state_error = str(error)
-        summary.counts[outcome.status] += 1
-        if outcome.status == "failed":
-            summary.failures.append(outcome)
-        elif outcome.status == "deferred":
-            summary.deferred.append(outcome)
-        summary.warnings.extend((outcome.input, warning) for warning in outcome.warnings)
-        listener(outcome)
+    """Count and report each outcome, and keep in the state what its conversion saw and wrote:
+    a few dozen outcomes at once, and whatever is left when the run ends or is interrupted (a
+    file written and not recorded would be no longer feedclean's)."""
+    kept = _Kept(state, summary)
+    try:
+        for outcome in outcomes:
+            if state is not None and (outcome.record is not None or outcome.written):
+                kept.add(outcome)
+            summary.counts[outcome.status] += 1
+            if outcome.status == "failed":
+                summary.failures.append(outcome)
+            elif outcome.status == "deferred":
+                summary.deferred.append(outcome)
+            summary.warnings.extend((outcome.input, warning) for warning in outcome.warnings)
+            listener(outcome)
+    finally:
+        kept.save()
+
+
+class _Kept:
+    """The outcomes a run has yet to save in the state, saved a few dozen at a time, and committed
+    every _CHECKPOINT_EVERY, so a killed run loses at most that many records."""
+
+    def __init__(self, state: State | None, summary: Summary) -> None:
+        self._state = state
+        self._summary = summary
+        self._outcomes: list[Outcome] = []
+        self._saved = 0
+
+    def add(self, outcome: Outcome) -> None:
+        self._outcomes.append(outcome)
+        if len(self._outcomes) >= _SAVE_AT_ONCE:
+            self.save()
+
+    def save(self) -> None:
+        outcomes, self._outcomes = self._outcomes, []
+        if not outcomes or self._state is None or self._summary.state_error is not None:
+            return
+        records = [outcome.record for outcome in outcomes if outcome.record is not None]
+        try:
+            self._state.keep(records, [written for outcome in outcomes for written in outcome.written])
+            before, self._saved = self._saved, self._saved + len(outcomes)
+            if self._saved // _CHECKPOINT_EVERY > before // _CHECKPOINT_EVERY:
+                self._state.checkpoint()
+        except StateError as error:
+            self._summary.state_error = str(error)
 
 
 def _close_state(state: State, summary: Summary) -> None:

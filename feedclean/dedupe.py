@@ -12,7 +12,7 @@ input still there has an output standing for their URL.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 from .ownership import remove_owned
@@ -52,7 +52,7 @@ def merge_duplicates(state: State, options: Options) -> tuple[int, list[Restore]
         alive.sort(key=lambda r: (r.fetched if r.fetched is not None else float("-inf"), r.input), reverse=True)
         for loser in alive[1:]:
             if not loser.merged and _remove_output(state, output_dir, loser.output):
-                state.save(replace(loser, merged=True))
+                state.save(loser._replace(merged=True))
                 merged += 1
         if alive[0].merged:
             restores.append(Restore(alive[0], gone))
@@ -98,7 +98,7 @@ def restore_task(restore: Restore, options: Options, rules: RuleSet, state: Stat
         owned[record.output] = written
     return Task(
         record.input, display, record.input, os.fspath(options.output_dir), record.output, folder,
-        "restored (the duplicate that won is gone)", status.st_size, status.st_mtime_ns, None,
+        "restored (the duplicate that won is gone)", status.st_size, status.st_mtime_ns,
         options_fingerprint(rules, options.output_format), options.output_format, options.max_bytes, 0.0,
-        options.timeout, owned,
+        options.timeout, None, owned,
     )  # fmt: skip

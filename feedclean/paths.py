@@ -11,10 +11,10 @@ import os
 import re
 from collections import Counter
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from functools import cache
 from pathlib import Path
+from typing import NamedTuple
 
 # feedclean's own folder in an output folder (statefolder.py): never an output's.
 STATE_DIR = ".feedclean"
@@ -24,14 +24,16 @@ FORMATS = tuple(SUFFIXES)
 # How a feed's items are named in its folder (conversion.py): the article id, and a content hash
 # when two items share it.
 _ITEM_STEM = re.compile(r"[0-9a-f]{16}(?:-[0-9a-f]{8})?")
+# Path components no output's name may have (paths.inside_output).
+_NO_NAMES = frozenset(("", ".", ".."))
 # Characters that would break a one-line message: controls (newlines, escapes).
 _UNPRINTABLE = {code: f"\\x{code:02x}" for code in (*range(0x20), 0x7F)}
 
 
-@dataclass(frozen=True, slots=True)
-class Found:
+class Found(NamedTuple):
     """An input `discover` found: where it is, the relative path its output mirrors, the key
-    the state knows it by (its real path), and why it cannot be converted, if it cannot."""
+    the state knows it by (its real path), and why it cannot be converted, if it cannot. (A named
+    tuple: one is made for every input of every run, and a frozen dataclass cost five times as much.)"""
 
     path: str
     relative: str
@@ -128,8 +130,9 @@ def _list(folder: str) -> tuple[list[str], list[str], set[str]] | str:
 def _files_of(
     folder: str, real: str, prefix: str, files: list[str], folders: set[str], links: set[str], globs: tuple[str, ...]
 ) -> Iterator[Found]:
-    stems = Counter(map(_stem_of, files))
-    for name in files:
+    stems = [_stem_of(name) for name in files]
+    counts = Counter(stems)
+    for name, stem in zip(files, stems, strict=True):
         relative = prefix + name
         if globs and not any(_glob_matches(relative, pattern) for pattern in globs):
             continue
@@ -141,8 +144,7 @@ def _files_of(
                 problem = f"a symlink to {display_path(target)}, outside its folder; not followed"
                 yield Found(path, relative, key, problem=problem)
                 continue
-        stem = _stem_of(name)
-        yield Found(path, relative, key, shares_stem=stems[stem] > 1, beside_namesake=stem in folders)
+        yield Found(path, relative, key, None, counts[stem] > 1, stem in folders)
 
 
 def _glob_matches(relative: str, pattern: str) -> bool:
@@ -198,16 +200,17 @@ def inside_output(output_dir: str, relative: str) -> str | None:
     """
     name = relative.rstrip("/")
     parts = name.split("/")
-    if not name or name.startswith("/") or parts[0] == STATE_DIR or any(part in ("", ".", "..") for part in parts):
+    if parts[0] == STATE_DIR or not _NO_NAMES.isdisjoint(parts):  # "" too: an absolute name, "a//b", or none
         return None
-    path = f"{output_dir}{os.sep}{name}"
-    return path if _folder_inside(output_dir, os.path.dirname(path)) else None
+    folder, _, _ = name.rpartition("/")
+    return f"{output_dir}{os.sep}{name}" if _folder_inside(output_dir, folder) else None
 
 
 @cache
 def _folder_inside(output_dir: str, folder: str) -> bool:
-    """Cached for the run: many outputs share a folder, and resolving one costs a call per component."""
-    return is_inside(folder, output_dir)
+    """Whether OUT/`folder` lies inside OUT. Cached for the run: many outputs share a folder, and
+    resolving one costs a call per component."""
+    return is_inside(f"{output_dir}{os.sep}{folder}" if folder else output_dir, output_dir)
 
 
 def forget_folders() -> None:

@@ -13,7 +13,6 @@ import json
 import os
 import stat
 from collections.abc import Iterator
-from dataclasses import replace
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -24,7 +23,7 @@ from .limits import over_size_limit
 from .ownership import foreign
 from .paths import SUFFIXES, Found, discover, display_path, is_item_name, output_names
 from .rules import RuleSet
-from .stable import Deferred, digest, read_stable, stat_or_none
+from .stable import Deferred, digest, read_stable, stat_if_there
 from .state import Record, State
 from .tasks import Options, Outcome, Task
 from .write import output_key, read_at_most
@@ -58,6 +57,10 @@ def plan(paths: list[Path], options: Options, rules: RuleSet, state: State) -> I
     several_roots = len(paths) > 1
     seen: set[str] = set()  # under several roots, one file can be found twice (a folder, and a file in it)
     check_owners = not state.empty
+    # A state blank when the run began knows no input and no output: the first run into a folder
+    # asks it nothing (three look-ups an input). What this run records meanwhile is of inputs
+    # planned already, whose outputs no later input may share (`claimed`, `_FeedFolders`).
+    known = None if state.blank else state
     folder = None
     items = _FeedFolders(several_roots, options.max_bytes)
     for found in discover(paths, options.output_dir, options.globs):
@@ -85,7 +88,7 @@ def plan(paths: list[Path], options: Options, rules: RuleSet, state: State) -> I
         except OSError as error:
             yield Outcome(display, "failed", f"cannot read: {error.strerror or error}")
             continue
-        item = _plan_one(found, display, status, output, output_rel, folder_rel, fingerprint, options, state, check_owners)
+        item = _plan_one(found, display, status, output, output_rel, folder_rel, fingerprint, options, known, check_owners)
         yield dry_run_outcome(item) if options.dry_run and isinstance(item, Task) else item
 
 
@@ -111,7 +114,7 @@ class _FeedFolders:
     def clash(self, found: Found, output_rel: str, folder_rel: str, output_dir: str) -> str | None:
         """Why `found` fails because an earlier input claims the same names, or None."""
         folder, _, name = output_rel.rpartition("/")
-        feed = self._feeds.get(f"{folder}/") if is_item_name(name) else None
+        feed = self._feeds.get(f"{folder}/") if self._feeds and is_item_name(name) else None
         dump = self._items.get(folder_rel)
         if self._several_roots or found.beside_namesake:
             self._feeds.setdefault(folder_rel, found)
@@ -153,22 +156,23 @@ def _plan_one(
     folder_rel: str,
     fingerprint: str,
     options: Options,
-    state: State,
+    state: State | None,
     check_owners: bool,
 ) -> Outcome | Task:
+    """The task for one input, or the outcome that makes one needless; `state` None when it was blank."""
     output_dir = os.fspath(options.output_dir)
     if not stat.S_ISREG(status.st_mode):
         return Outcome(display, "failed", "not a regular file (a folder, FIFO, device or socket)")
     if status.st_size > options.max_bytes:
         return Outcome(display, "failed", over_size_limit(options.max_bytes, status.st_size))
-    output_status = stat_or_none(output)
+    output_status = stat_if_there(output)
     if output_status is not None and (output_status.st_dev, output_status.st_ino) == (status.st_dev, status.st_ino):
         return Outcome(
             display, "failed", f"its output {display_path(output)} would overwrite the input itself; choose another -o"
         )
     if output_status is not None and not stat.S_ISREG(output_status.st_mode):
         return Outcome(display, "failed", f"its output {display_path(output)} is not a regular file; move it away")
-    record = state.lookup(found.key, options.output_format)
+    record = state.lookup(found.key, options.output_format) if state is not None else None
     if (record is None or record.output not in (output_rel, folder_rel)) and check_owners:
         other = state.owner_of(output_rel, found.key)
         if other is not None:
@@ -177,8 +181,9 @@ def _plan_one(
     reason = _reason_to_convert(record, status, known_status, fingerprint, options)
     if reason is None:
         return Outcome(display, "unchanged", output=display_path(f"{output_dir}{os.sep}{record.output}"))
-    owned = state.written_in(folder_rel)
-    if (written := state.written(output_rel)) is not None:
+    owned = state.written_in(folder_rel) if state is not None else {}
+    written = state.written(output_rel) if state is not None else None
+    if written is not None:
         owned[output_rel] = written
     if reason == "output modified" and record.output == output_rel:
         problem = foreign(output, written)  # an edit by hand makes the file yours: said now, nothing converted
@@ -186,8 +191,8 @@ def _plan_one(
             return Outcome(display, "failed", f"its output {display_path(output)} {problem}")
     return Task(
         found.path, display, found.key, output_dir, output_rel, folder_rel, reason, status.st_size, status.st_mtime_ns,
-        record if reason == "touched" else None, fingerprint, options.output_format, options.max_bytes,
-        options.settle, options.timeout, owned,
+        fingerprint, options.output_format, options.max_bytes, options.settle, options.timeout,
+        record if reason == "touched" else None, owned,
     )  # fmt: skip
 
 
@@ -217,7 +222,7 @@ def _reason_to_convert(
 def dry_run_outcome(task: Task) -> Outcome:
     """What a run would do with the input, judged by reading it now: a dry run never waits out --settle."""
     try:
-        data: bytes | None = read_stable(replace(task, settle=0.0))[0]
+        data: bytes | None = read_stable(task._replace(settle=0.0))[0]
     except (OSError, Deferred):
         data = None
     if task.reason == "touched" and data is not None and digest(data) == task.known.digest:

@@ -40,9 +40,8 @@ def read_stable(task: Task) -> tuple[bytes, os.stat_result]:
         after = os.fstat(descriptor)
     finally:
         os.close(descriptor)
-    if stat_key(before) != stat_key(after) or len(data) != after.st_size:
-        raise Deferred
-    if stat_key(before) != (task.size, task.mtime_ns):
+    key = (before.st_size, before.st_mtime_ns)
+    if key != (after.st_size, after.st_mtime_ns) or len(data) != after.st_size or key != (task.size, task.mtime_ns):
         raise Deferred
     return data, after
 
@@ -57,6 +56,12 @@ def stat_or_none(path: str) -> os.stat_result | None:
         return os.stat(path)
     except OSError:
         return None
+
+
+def stat_if_there(path: str) -> os.stat_result | None:
+    """stat_or_none for a file mostly absent (an output, on a first run): asked first, as the
+    exception an absent file raises costs five times the question."""
+    return stat_or_none(path) if os.access(path, os.F_OK) else None
 
 
 def digest(data: bytes) -> str:

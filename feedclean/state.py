@@ -17,12 +17,12 @@ from __future__ import annotations
 import os
 import sqlite3
 import stat
-from dataclasses import dataclass
+from typing import NamedTuple
 from urllib.parse import quote
 
 from .paths import inside_output, is_item_name
 from .statefolder import StateFolder, UnsafeStateFile
-from .write import output_key
+from .write import output_key, path_bytes
 
 _FILE = "state.sqlite3"
 # What SQLite keeps beside it, by name: each is checked before SQLite may open it.
@@ -38,6 +38,8 @@ _COLUMNS = (
 _KINDS = tuple(kind for _, kind in _COLUMNS)
 _OUTPUT_COLUMNS = ("path", "digest", "size", "mtime_ns")
 _CREATE_OUTPUTS = "CREATE TABLE outputs (path BLOB PRIMARY KEY, digest TEXT, size INTEGER, mtime_ns INTEGER) WITHOUT ROWID"
+_SAVE = "INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"
+_OWN = "INSERT OR REPLACE INTO outputs VALUES (?,?,?,?)"
 # How long a state update waits for another program holding the file (a backup, sqlite3 in a shell).
 _BUSY_SECONDS = 30
 # SQLite's page cache: look-ups are by key, so a small one costs little and keeps memory flat.
@@ -48,12 +50,15 @@ class StateError(Exception):
     """The state file could not be updated (disk full, locked); the message says so in one line."""
 
 
-@dataclass(frozen=True, slots=True)
-class Record:
+class Record(NamedTuple):
     """What an input and its output looked like when the input was last converted.
 
     `input` is the input's real path. `output` is the output file, or for a
     feed file the folder of its items (ending in "/"), relative to OUT.
+
+    Records and Written (below) are named tuples: one of each is made for every input a run
+    converts, in its worker and again in the run, and a frozen dataclass took ten times as long
+    to make and to pickle.
     """
 
     input: str
@@ -70,8 +75,7 @@ class Record:
     merged: bool
 
 
-@dataclass(frozen=True, slots=True)
-class Written:
+class Written(NamedTuple):
     """A file feedclean wrote in OUT: the one record of which files are its own (ownership.py).
 
     `path` is relative to OUT; `digest`, `size` and `mtime_ns` are the file's as written. The
@@ -104,6 +108,8 @@ class State:
         self._read_only = read_only
         self._connection = self._open()
         self.empty = not self._records("SELECT * FROM files LIMIT 1", ())
+        # Nothing recorded at all, not even a file written: the first run into a folder.
+        self.blank = self.empty and not self._rows("SELECT path FROM outputs LIMIT 1", ())
 
     def _open(self) -> sqlite3.Connection | None:
         """The state, rebuilt if it is damaged; StateError if it cannot be used at all (locked
@@ -197,7 +203,7 @@ class State:
         output_dir = os.fspath(self._folder.output_dir)
         for record in map(_record, connection.execute("SELECT * FROM files WHERE merged = 0").fetchall()):
             for written in _still_as_recorded(output_dir, record) if record is not None else ():
-                connection.execute("INSERT OR REPLACE INTO outputs VALUES (?,?,?,?)", _written_row(written))
+                connection.execute(_OWN, _written_row(written))
         connection.execute(f"PRAGMA user_version = {_SCHEMA_VERSION}")
         connection.execute("COMMIT")
 
@@ -214,13 +220,12 @@ class State:
 
     def lookup(self, input_key: str, output_format: str) -> Record | None:
         """The record of `input_key` converted to `output_format` (one input may have .md and .json)."""
-        return next(
-            iter(self._records("SELECT * FROM files WHERE input = ? AND format = ?", (_path(input_key), output_format))), None
-        )
+        rows = self._records("SELECT * FROM files WHERE input = ? AND format = ?", (path_bytes(input_key), output_format))
+        return next(iter(rows), None)
 
     def owner_of(self, output: str, input_key: str) -> str | None:
         """Another input whose output is `output`, if that input still exists."""
-        rows = self._records("SELECT * FROM files WHERE output = ? AND input != ?", (_path(output), _path(input_key)))
+        rows = self._records("SELECT * FROM files WHERE output = ? AND input != ?", (path_bytes(output), path_bytes(input_key)))
         return next((record.input for record in rows if os.path.exists(record.input)), None)
 
     def duplicate_urls(self, output_format: str) -> list[str]:
@@ -236,11 +241,11 @@ class State:
 
     def written(self, path: str) -> Written | None:
         """What feedclean wrote at `path` (relative to OUT), if the state says it wrote it."""
-        return next(iter(self._written("SELECT * FROM outputs WHERE path = ?", (_path(path),))), None)
+        return next(iter(self._written("SELECT * FROM outputs WHERE path = ?", (path_bytes(path),))), None)
 
     def written_in(self, folder: str) -> dict[str, Written]:
         """What feedclean wrote in `folder` (relative to OUT, ending in "/") under an item's name: a feed's items."""
-        prefix = _path(folder)
+        prefix = path_bytes(folder)
         rows = self._written("SELECT * FROM outputs WHERE path > ? AND path < ?", (prefix, prefix + b"\xff"))
         return {written.path: written for written in rows if is_item_name(written.path[len(folder) :])}
 
@@ -259,25 +264,24 @@ class State:
             return []
 
     def save(self, record: Record) -> None:
-        self._write(
-            "INSERT OR REPLACE INTO files VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-            (
-                _path(record.input), record.format, record.size, record.mtime_ns, record.digest, record.options,
-                _path(record.output), record.output_size, record.output_mtime_ns, record.url, record.fetched,
-                int(record.merged),
-            ),
-        )  # fmt: skip
+        self._write(_SAVE, _record_row(record))
+
+    def keep(self, records: list[Record], written: list[Written]) -> None:
+        """Save records and own the files written, many at once: what a run does with the outcomes
+        of its conversions (one statement for many rows costs less than one for each)."""
+        self._write_many(_OWN, [_written_row(one) for one in written])
+        self._write_many(_SAVE, [_record_row(record) for record in records])
 
     def forget(self, record: Record) -> None:
-        self._write("DELETE FROM files WHERE input = ? AND format = ?", (_path(record.input), record.format))
+        self._write("DELETE FROM files WHERE input = ? AND format = ?", (path_bytes(record.input), record.format))
 
     def own(self, written: Written) -> None:
         """Record a file feedclean wrote: from now on it may replace or remove it, as long as it holds this."""
-        self._write("INSERT OR REPLACE INTO outputs VALUES (?,?,?,?)", _written_row(written))
+        self._write(_OWN, _written_row(written))
 
     def disown(self, path: str) -> None:
         """Forget a file feedclean removed: whatever appears there later is not its own."""
-        self._write("DELETE FROM outputs WHERE path = ?", (_path(path),))
+        self._write("DELETE FROM outputs WHERE path = ?", (path_bytes(path),))
 
     def checkpoint(self) -> None:
         """Commit what is recorded so far; a killed run then loses at most the last stretch."""
@@ -302,6 +306,14 @@ class State:
             return
         try:
             self._connection.execute(statement, parameters)
+        except sqlite3.Error as error:
+            raise StateError(self._failure(error)) from None
+
+    def _write_many(self, statement: str, rows: list[tuple]) -> None:
+        if self._connection is None or self._read_only or not rows:
+            return
+        try:
+            self._connection.executemany(statement, rows)
         except sqlite3.Error as error:
             raise StateError(self._failure(error)) from None
 
@@ -332,10 +344,6 @@ def _as_found(output_dir: str, relative: str) -> Written | None:
     return Written(relative, None, status.st_size, status.st_mtime_ns) if stat.S_ISREG(status.st_mode) else None
 
 
-def _path(text: str) -> bytes:
-    return os.fsencode(text)
-
-
 def _record(row: tuple) -> Record | None:
     """A row as a Record, or None if it is not of the expected shape (a hand-edited or damaged file)."""
     if len(row) != len(_COLUMNS):
@@ -349,8 +357,17 @@ def _record(row: tuple) -> Record | None:
     return Record(*values[:-1], bool(values[-1]))
 
 
+def _record_row(record: Record) -> tuple:
+    """A record as the row the state keeps: its paths as bytes."""
+    key, output_format, size, mtime_ns, content, options, output, output_size, output_mtime_ns, url, fetched, merged = record
+    return (
+        path_bytes(key), output_format, size, mtime_ns, content, options, path_bytes(output), output_size, output_mtime_ns,
+        url, fetched, int(merged),
+    )  # fmt: skip
+
+
 def _written_row(written: Written) -> tuple:
-    return (_path(written.path), written.digest, written.size, written.mtime_ns)
+    return (path_bytes(written.path), written.digest, written.size, written.mtime_ns)
 
 
 def _written(row: tuple) -> Written | None:

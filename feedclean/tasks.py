@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 from .limits import DEFAULT_MAX_BYTES, DEFAULT_SETTLE_SECONDS, DEFAULT_TIMEOUT_SECONDS
 from .state import Record, Written
@@ -32,7 +33,7 @@ class Options:
     timeout: float = DEFAULT_TIMEOUT_SECONDS
 
 
-@dataclass
+@dataclass(slots=True)
 class Outcome:
     """What happened to one input."""
 
@@ -45,10 +46,24 @@ class Outcome:
     # The files its conversion wrote (or found holding what it would write), for the state.
     written: list[Written] = field(default_factory=list)
 
+    def message(self) -> tuple:
+        """The outcome as plain values, as a worker sends it back (see Task.message)."""
+        record = None if self.record is None else tuple(self.record)
+        return (self.input, self.status, self.reason, self.output, self.warnings, record, [tuple(w) for w in self.written])
 
-@dataclass(frozen=True, slots=True)
-class Task:
-    """One input to convert, with all a worker process needs to know about it."""
+    @classmethod
+    def from_message(cls, message: tuple) -> Outcome:
+        shown, status, reason, output, warnings, record, written = message
+        record = None if record is None else Record._make(record)
+        return cls(shown, status, reason, output, warnings, record, [Written._make(values) for values in written])
+
+
+class Task(NamedTuple):
+    """One input to convert, with all a worker process needs to know about it.
+
+    A named tuple, and sent to its worker as plain values (`message`): the run makes one for
+    every input it converts, and a frozen dataclass cost ten times as much to make and to pickle.
+    """
 
     path: str
     display: str
@@ -59,15 +74,26 @@ class Task:
     reason: str
     size: int
     mtime_ns: int
-    known: Record | None
     fingerprint: str
     output_format: str
     max_bytes: int
     settle: float
     timeout: float
+    known: Record | None
     # What the state says feedclean wrote at the output and in the feed folder, by path in OUT:
     # only those files (and absent ones) may be replaced.
     owned: dict[str, Written]
+
+    def message(self) -> tuple:
+        """The task as plain values, its records as tuples: what pickles cheaply to a worker."""
+        *plain, known, owned = self
+        return (*plain, None if known is None else tuple(known), [tuple(written) for written in owned.values()])
+
+    @classmethod
+    def from_message(cls, message: tuple) -> Task:
+        *plain, known, owned = message
+        known = None if known is None else Record._make(known)
+        return cls(*plain, known, {values[0]: Written._make(values) for values in owned})
 
 
 # Inputs handed to a worker together, in input order: conversions and known outcomes.

@@ -18,11 +18,16 @@ batch, not once a task, and still knows where each worker is:
 
 A killed worker may leave a temporary file: those of the run's lost workers are
 swept when the pool closes. Workers die with their run (prctl PDEATHSIG on Linux).
+
+Batches go both ways as plain values (Task.message, Outcome.message) in marshal's format:
+the worker is a fork of the run, so both sides are the same Python, and pickling the
+classes cost more per input than writing its output.
 """
 
 from __future__ import annotations
 
 import contextlib
+import marshal
 import math
 import multiprocessing
 import os
@@ -87,7 +92,7 @@ class _Worker:
     def give(self, batch: list[_Waiting]) -> None:
         tasks = [slot.items[index] for slot, index, _ in batch]
         self.progress[_ON], self.progress[_UNTIL] = 0, _deadline(tasks[0])  # until the worker says it itself
-        self.connection.send(tasks)
+        self.connection.send_bytes(marshal.dumps([task.message() for task in tasks]))
         self.batch = batch
 
     def deadline(self) -> float:
@@ -102,7 +107,7 @@ class _Worker:
         worker forked later holds a copy of this end, so the pipe would never close."""
         if not kill:
             with contextlib.suppress(OSError):
-                self.connection.send(None)
+                self.connection.send_bytes(marshal.dumps(None))
             self.process.join(_GOODBYE_SECONDS)
         if self.process.is_alive():
             with contextlib.suppress(OSError):
@@ -189,12 +194,12 @@ class Pool:
         for connection in wait(list(self._busy), None if math.isinf(timeout) else timeout):
             worker = self._busy.pop(connection)
             try:
-                outcomes = connection.recv()
+                outcomes = marshal.loads(connection.recv_bytes())
             except (EOFError, OSError):
                 self._died(worker, waiting)
                 continue
             for (slot, index, _), outcome in zip(worker.batch, outcomes, strict=True):
-                slot.fill(index, outcome)
+                slot.fill(index, Outcome.from_message(outcome))
             self._idle.append(worker)
         now = time.monotonic()
         for worker in [worker for worker in self._busy.values() if worker.deadline() <= now]:
@@ -256,17 +261,18 @@ def _serve(connection: Connection, progress: multiprocessing.Array, rules: RuleS
     _init_worker(parent, lock_descriptor)
     while True:
         try:
-            tasks = connection.recv()
+            messages = marshal.loads(connection.recv_bytes())
         except (EOFError, OSError):
             return
-        if tasks is None:
+        if messages is None:
             return
         outcomes = []
-        for at, task in enumerate(tasks):
+        for at, message in enumerate(messages):
+            task = Task.from_message(message)
             progress[_UNTIL] = _deadline(task)
             progress[_ON] = at
-            outcomes.append(convert(task, rules))
-        connection.send(outcomes)
+            outcomes.append(convert(task, rules).message())
+        connection.send_bytes(marshal.dumps(outcomes))
 
 
 def _deadline(task: Task) -> float:

@@ -7,12 +7,14 @@ which files in OUT are feedclean's to replace is ownership.py's to say.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import itertools
 import json
 import os
 import stat
-from collections.abc import Iterable
+import sys
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from .paths import STATE_DIR, identities, is_item_name, walk_folders
@@ -22,6 +24,7 @@ _temp_names = itertools.count()
 # How a report feedclean wrote begins (see batch.Summary.as_dict, and an error report).
 _REPORT_STARTS = (b'{\n  "version"', b'{\n  "error"')
 _NEW_FILE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+_FS_ENCODING, _FS_ERRORS = sys.getfilesystemencoding(), sys.getfilesystemencodeerrors()
 
 
 def write_atomic(path: Path | str, data: bytes) -> os.stat_result:
@@ -37,8 +40,83 @@ def write_atomic(path: Path | str, data: bytes) -> os.stat_result:
     existing = _status_if_holding(path, data)
     if existing is not None:
         return existing
+    temporary, status = _temporary_holding(path, data)
+    try:
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
+    return status
+
+
+def write_new(path: str, data: bytes) -> os.stat_result | None:
+    """Write `data` to `path` as write_atomic does, but only if nothing is there (no file, no
+    symlink): the temporary file is renamed so that the kernel refuses if anything is. The status
+    of the new file; None, with nothing written, if something was there or the system cannot
+    rename so (not Linux, or a file system without it).
+
+    On a first run every output is new, and looking before writing (an absent file's exception,
+    twice) cost more than the write.
+    """
+    if not _rename_no_replace.possible():
+        return None
+    temporary, status = _temporary_holding(path, data)
+    renamed = False
+    try:
+        renamed = _rename_no_replace(temporary, path)
+    finally:
+        if not renamed:
+            with contextlib.suppress(OSError):
+                os.unlink(temporary)
+    return status if renamed else None
+
+
+class _RenameNoReplace:
+    """A rename that never replaces anything: Linux's renameat2 with RENAME_NOREPLACE, through
+    libc (os.rename replaces whatever is there). Looked up on first use, so a run that writes
+    nothing loads no ctypes; off once the system or a file system refuses it."""
+
+    _AT_CWD = -100
+    _NO_REPLACE = 1
+    _REFUSED = (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP, errno.EPERM)
+
+    def __init__(self) -> None:
+        self._call: Callable[..., int] | None = None
+        self._errno: Callable[[], int] = int
+        self._looked_up = False
+
+    def possible(self) -> bool:
+        if not self._looked_up:
+            self._looked_up = True
+            self._look_up()
+        return self._call is not None
+
+    def __call__(self, source: str, target: str) -> bool:
+        """Whether `source` is now `target`: False if anything was there, or the rename failed."""
+        if self._call(self._AT_CWD, path_bytes(source), self._AT_CWD, path_bytes(target), self._NO_REPLACE) == 0:
+            return True
+        if self._errno() in self._REFUSED:
+            self._call = None
+        return False
+
+    def _look_up(self) -> None:
+        if sys.platform != "linux":
+            return
+        import ctypes
+
+        with contextlib.suppress(OSError, AttributeError):
+            self._call = ctypes.CDLL(None, use_errno=True).renameat2
+            self._errno = ctypes.get_errno
+
+
+_rename_no_replace = _RenameNoReplace()
+
+
+def _temporary_holding(path: str, data: bytes) -> tuple[str, os.stat_result]:
+    """A new temporary file beside `path` holding `data`, and its status."""
     folder = os.path.dirname(path) or "."
-    temporary = os.path.join(folder, f".{os.getpid()}.{next(_temp_names)}{TEMP_SUFFIX}")
+    temporary = f"{folder}{os.sep}.{os.getpid()}.{next(_temp_names)}{TEMP_SUFFIX}"
     try:
         try:
             descriptor = os.open(temporary, _NEW_FILE, 0o666)
@@ -52,12 +130,11 @@ def write_atomic(path: Path | str, data: bytes) -> os.stat_result:
             status = os.fstat(descriptor)
         finally:
             os.close(descriptor)
-        os.replace(temporary, path)
     except BaseException:
         with contextlib.suppress(OSError):
             os.unlink(temporary)
         raise
-    return status
+    return temporary, status
 
 
 def _status_if_holding(path: str, data: bytes) -> os.stat_result | None:
@@ -73,6 +150,11 @@ def _status_if_holding(path: str, data: bytes) -> os.stat_result | None:
         return status
     finally:
         os.close(descriptor)
+
+
+def path_bytes(path: str) -> bytes:
+    """A path as the file system's bytes: os.fsencode, without its checks (a few a conversion)."""
+    return path.encode(_FS_ENCODING, _FS_ERRORS)
 
 
 def read_at_most(descriptor: int, limit: int) -> bytes:
