@@ -10,9 +10,10 @@ output stays a function of its input, options and rules.
 
 What must never be learned is the article's own text. So an article counts
 once however many dumps hold it (by canonical URL, and by content), and a text
-is never learned if it is a heading, a lead, a caption, a table cell, code,
-in a block with an image, or the whole of an article anywhere in that host's
-archive: the learned rule would remove it there too. Nor is a text that ends in a
+is never learned if it is a heading (or a bold line that is no sentence), a
+lead, a caption, a table cell, code, in a block with an image, or the whole of
+an article anywhere in that host's archive: the learned rule would remove it
+there too. Nor is a text that ends in a
 colon (its rule would take along the list it introduces, each article's own)
 or that holds fewer than two letters (a separator, a number, "Q:").
 
@@ -40,7 +41,7 @@ from .limits import DEFAULT_MAX_BYTES, DEFAULT_TIMEOUT_SECONDS, TimeLimitedCalls
 from .paths import discover, display_path
 from .rules import RuleSet, normalize_host
 from .textrules import TextRules
-from .tree import leaf_blocks, text_of
+from .tree import all_emphasised, leaf_blocks, text_of
 from .urls import host_of
 from .write import read_at_most
 
@@ -57,6 +58,8 @@ _HEADINGS = frozenset(("h1", "h2", "h3", "h4", "h5", "h6"))
 _NOT_PROSE_TAGS = frozenset(("figcaption", "caption", "td", "th", "pre"))
 _NOT_PROSE_HOLDERS = frozenset(("figure", "table", "pre", *_HEADINGS))
 _COLONS = (":", "：")
+_SENTENCE_ENDS = tuple(".!?。！？…")
+_CLOSING = "\"'”’»)）」』"
 _MIN_LETTERS = 2
 _MOST_TEXTS_PER_ARTICLE = 1000
 # Characters a regular expression gives a meaning; every other printable one stands for itself.
@@ -251,7 +254,7 @@ def _sample(article: Article, max_chars: int) -> _Sample:
         text = text_of(block)
         if not text:
             continue
-        prose = _is_prose(block, article.tree)
+        prose = _is_prose(block, text, article.tree)
         is_lead = prose and not lead_seen
         lead_seen = lead_seen or prose
         if len(text) > max_chars:
@@ -281,10 +284,13 @@ def _ends(items: tuple, limit: int = _MOST_TEXTS_PER_ARTICLE) -> tuple:
     return items if len(items) <= limit else items[: limit // 2] + items[-(limit // 2) :]
 
 
-def _is_prose(block: etree._Element, body: etree._Element) -> bool:
-    """Whether a block is a paragraph of its own, not a heading, a caption, a table cell, code
-    or a block with an image (whose text belongs with what it stands beside)."""
+def _is_prose(block: etree._Element, text: str, body: etree._Element) -> bool:
+    """Whether a block is a paragraph of its own: not a heading (nor a line all in bold that is
+    no sentence, "**In brief**", a heading written as a paragraph), a caption, a table
+    cell, code or a block with an image (whose text belongs with what it stands beside)."""
     if block.tag in _HEADINGS or block.tag in _NOT_PROSE_TAGS or next(block.iter("img"), None) is not None:
+        return False
+    if all_emphasised(block) and not text.rstrip(_CLOSING).endswith(_SENTENCE_ENDS):
         return False
     for ancestor in block.iterancestors():
         if ancestor is body:

@@ -1,8 +1,8 @@
 """`feedclean learn`: what recurs in a host's archive is proposed as rules, and nothing else is.
 
 The archive below is written for these tests: a host whose articles all end in the same promo
-(with a recurring lead, heading, caption, label and separator beside it, none of which may be
-learned), a host whose one repeated sentence is too rare, an article saved four times, a feed
+(with a recurring lead, heading, caption, label, separator and bold line beside it, none of which
+may be learned), a host whose one repeated sentence is too rare, an article saved four times, a feed
 file, and a host where one article is nothing but a sentence that recurs in the others.
 """
 
@@ -47,13 +47,14 @@ def _write(root: Path, relative: str, body: str, url: str) -> Path:
 
 
 def _alpha_body(number: int) -> str:
-    """An alpha article: the same lead, heading, caption, label, separator and promo each time."""
+    """An alpha article: the same lead, heading, caption, label, separator, bold heading-like line
+    and promo each time."""
     return (
         f"<p>{ALPHA_LEAD}</p><h2>Background</h2>"
         f"<p>The harbour report number {number} tells of boats, tides and the weather at sea.</p>"
         '<figure><img src="https://alpha.example/boat.jpg"><figcaption>Photo: alpha archive</figcaption></figure>'
         f"<p>Key points:</p><ul><li>Point {number} about the nets.</li><li>Another point, {number}.</li></ul>"
-        f"<p>* * *</p><p>Tides were {number} metres high on the day of the count.</p><p>{PROMO}</p>"
+        f"<p>* * *</p><p><strong>Quick facts</strong></p><p>Tides were {number} metres high on the day.</p><p>{PROMO}</p>"
     )
 
 
