@@ -13,11 +13,9 @@ from lxml import etree
 
 from .article import Trace
 from .rules import SiteRules
+from .textrules import TEXT_RULE_MAX_CHARS
 from .tree import BLOCK_TAGS, block_descendants, note, remove, text_of
 from .widgets import LABEL_MAX_CHARS, Outside, is_label, neighbours_of
-
-# strip_text rules only look at blocks with at most this much text.
-_TEXT_RULE_MAX_CHARS = 600
 
 
 def remove_text_blocks(body: etree._Element, site: SiteRules, trace: Trace | None) -> list[etree._Element]:
@@ -96,7 +94,7 @@ def _judge_text_block(block: etree._Element, unmatched: Iterable[etree._Element]
     text = text_of(block)
     if not text:
         return ("content", "") if next(block.iter("img"), None) is not None else ("empty", "")
-    if len(text) > _TEXT_RULE_MAX_CHARS:
+    if len(text) > TEXT_RULE_MAX_CHARS:
         return "content", ""
     hit = site.strip_text.match(text)
     if hit is None:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, BinaryIO, ClassVar, NoReturn, TypeVar
 import click
 
 from . import __version__
-from .learn import DEFAULT_MAX_CHARS, DEFAULT_MIN_ARTICLES, DEFAULT_MIN_SHARE, LONGEST_LEARNABLE
+from .learn import DEFAULT_MAX_CHARS, DEFAULT_MIN_ARTICLES, DEFAULT_MIN_SHARE
 from .learn import HEADER_START as LEARNED_HEADER
 from .limits import (
     DEFAULT_MAX_BYTES,
@@ -29,6 +29,7 @@ from .paths import FORMATS, display_path, is_inside
 from .rules import BUILTIN, MAX_RULES_BYTES, RulesError, RuleSet
 from .state import StateError
 from .statefolder import LockBusy
+from .textrules import TEXT_RULE_MAX_CHARS
 from .write import replacement_problem, report_problem, write_atomic, write_report
 
 if TYPE_CHECKING:
@@ -629,7 +630,7 @@ class Share(click.ParamType):
 )
 @click.option(
     "--max-chars",
-    type=click.IntRange(1, LONGEST_LEARNABLE),
+    type=click.IntRange(1, TEXT_RULE_MAX_CHARS),
     default=DEFAULT_MAX_CHARS,
     show_default=True,
     help="Only blocks of at most this many characters are learned (longer ones are prose).",

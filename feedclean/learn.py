@@ -48,8 +48,6 @@ from .write import read_at_most
 DEFAULT_MIN_ARTICLES = 3
 DEFAULT_MIN_SHARE = 0.2
 DEFAULT_MAX_CHARS = 200
-# strip_text rules are only tried on blocks of at most this many characters (boilerplate.py).
-LONGEST_LEARNABLE = 600
 # How a file `feedclean learn` wrote begins: only such a file (or an empty one) is replaced by -o.
 HEADER_START = "# Boilerplate learned by feedclean learn"
 
