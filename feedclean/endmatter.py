@@ -27,16 +27,17 @@ run that goes goes with it.
 from __future__ import annotations
 
 import itertools
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
-from urllib.parse import unquote
 
 from lxml import etree
 
 from .article import Article, Trace
+from .linkroles import LinkRoles
 from .rules import SiteRules, is_named_label, label_key
 from .tree import BLOCK_TAGS, all_emphasised, leaf_blocks, leaf_blocks_from_end, note, raw_text, remove, text_of, visible_length
-from .urls import canonical_url, split_url
+from .urls import host_of
 from .widgets import LABEL_MAX_CHARS, SEPARATORS, Outside
 
 # A note about the item itself carries at most this much text beside its links; a row of
@@ -45,26 +46,22 @@ NOTE_MAX_CHARS = 200
 ROW_MAX_CHARS = 600
 # LABEL_MAX_CHARS before whitespace is collapsed (a label may be indented or spread over lines).
 _RAW_LABEL_MAX_CHARS = 3 * LABEL_MAX_CHARS
-# A path this long names one page, even on another host (a mirror of the same site).
-_PAGE_PATH_CHARS = 12
-# The folder a social network keeps its profiles in (reddit.com/r/…, youtube.com/channel/…).
-_PROFILE_FOLDERS = frozenset(("r", "u", "user", "users", "channel", "c", "company", "in", "people", "pages", "groups", "profile"))
-# Fragments that point at an item's comments.
-_COMMENT_FRAGMENTS = ("comments", "comment", "respond", "disqus_thread", "reply")
 # Link roles that only ever point away from the article's text, so a row of them is not
 # content anywhere in the body; after the article's last text neither is a link to the item
 # itself (in the text, a link blog's item is the page it comments on), a front page, a
 # read-more link or a page of the same site.
 _AWAY_ROLES = frozenset(("tag", "profile", "contact", "glyph"))
-_META_ROLES = _AWAY_ROLES | {"self", "root", "readmore"}
-# Roles a link keeps beside a few words of text ("徐才厚<a>相关报道</a>" to a tag page); a glyph
-# beside words ("alpha <a>*</a>") may be a footnote mark.
-_NAMED_AWAY_ROLES = (_AWAY_ROLES | {"self"}) - {"glyph"}
+_META_ROLES = (_AWAY_ROLES - {"contact"}) | {"self", "root", "readmore"}
+# Roles a link keeps beside a few words of text and still makes a row ("徐才厚<a>相关报道</a>" to a
+# tag page); a profile beside words is a credit ("Photo by <a>Jane</a>"), a glyph a footnote mark.
+_NAMED_AWAY_ROLES = frozenset(("tag", "self"))
 # Rows that start and end a span of rows pointing away ("Follow us" lists start with the front page).
-_SPAN_ROLES = (_AWAY_ROLES | {"root"}) - {"contact"}
+_SPAN_ROLES = (_AWAY_ROLES | {"root", "front"}) - {"contact"}
 _OWN_ROLES = frozenset(("own", "tag", "root", "self"))
 _HEADINGS = frozenset(("h1", "h2", "h3", "h4", "h5", "h6"))
 _COLONS = (":", "：")
+_SENTENCE_ENDS = (".", "!", "?", "。", "！", "？", "…")
+_CELLS = frozenset(("td", "th"))
 _OPENERS = "([（【"
 _CLOSERS = ")]）】"
 
@@ -73,12 +70,12 @@ def remove_end_matter(article: Article, site: SiteRules, scripted: list[etree._E
     """Remove rows of links that only point away from the text, anywhere (see the module's
     docstring); then, after the article's last text, interactive widgets and the end matter."""
     body = article.tree
-    roles = _Roles(article, site)
+    roles = LinkRoles(article, site)
     candidates = _short_blocks_with_links(body)
     if candidates:
         blocks = [block for block in leaf_blocks(body) if block.tag != "hr"]
         _remove_link_runs(blocks, candidates, roles, site, article.trace)
-    _remove_trailing_widgets(body, scripted, article.trace)
+    _remove_trailing_widgets(body, scripted, roles, article.trace)
     units = (block for block in leaf_blocks_from_end(body) if block.tag != "hr")
     kept = _remove_trailing(units, roles, site, article.trace)
     if kept is not None:
@@ -119,120 +116,8 @@ class _Unit:
     outside: str = ""
 
 
-class _Roles:
-    """Where each link points, relative to the article: its own addresses and its site."""
-
-    def __init__(self, article: Article, site: SiteRules) -> None:
-        self._site = site
-        self._article = article
-        self._known: tuple[set[tuple[str, str, str]], set[str]] | None = None
-        self.body = article.tree
-        parts = split_url(article.url or "")
-        self.own_host = parts[0] if parts else ""
-
-    @property
-    def _title(self) -> str:
-        return label_key(self._article.title or "")
-
-    def _own_addresses(self) -> tuple[set[tuple[str, str, str]], set[str]]:
-        """The item's addresses (host, path, query) and its long paths, worked out on first use."""
-        if self._known is None:
-            addresses: set[tuple[str, str, str]] = set()
-            paths: set[str] = set()
-            for url in (self._article.url, *self._article.aliases):
-                parts = split_url(canonical_url(url, self._site.tracking)) if url else None
-                if parts is not None:
-                    host, path, query, _ = parts
-                    addresses.add((host, _path_key(path), query))
-                    if len(path) >= _PAGE_PATH_CHARS:
-                        paths.add(_path_key(path))
-            self._known = (addresses, paths)
-        return self._known
-
-    def of(self, link: etree._Element) -> str:
-        """self, root, tag, profile, contact, glyph, readmore, own or external."""
-        href = link.get("href") or ""
-        words = label_key(text_of(link))
-        if not words and next(link.iter("img"), None) is None:
-            return "glyph"
-        if href.startswith(("mailto:", "tel:")):
-            return "contact"
-        parts = split_url(canonical_url(href, self._site.tracking) + _fragment(href))
-        if parts is None:
-            return "external"
-        host, path, query, fragment = parts
-        key = _path_key(path)
-        addresses, paths = self._own_addresses()
-        if (host, key, query) in addresses or (key in paths and not query):
-            return "self"
-        if fragment.lower().startswith(_COMMENT_FRAGMENTS) and (key in paths or any(key == address[1] for address in addresses)):
-            return "self"
-        if words in self._site.readmore_labels:
-            return "readmore"
-        if not key and not query:
-            return "root"
-        rel = (link.get("rel") or "").lower().split()
-        lowered = path.lower()
-        if "tag" in rel or "category" in rel or any(marker in lowered for marker in self._site.tag_paths):
-            return "tag"
-        if not query and self._is_profile(host, path):
-            return "profile"
-        return "own" if self._is_own(host) else "external"
-
-    def _is_own(self, host: str) -> bool:
-        """The article's host, or one of its subdomains or parents (blog.example.com beside
-        example.com); support.google.com is not cloud.google.com's own site."""
-        own = self.own_host
-        return bool(own) and (host == own or host.endswith("." + own) or own.endswith("." + host))
-
-    def is_note(self, links: list[etree._Element], link_roles: list[str], outside: str) -> bool:
-        """Whether a block that links to the item is a note about it rather than text about
-        the page the item links to: the link names the item by its title ("The post <title>
-        appeared first on …") or says read more ("… click here"), or the words around it do
-        ("Read more of this story at Slashdot")."""
-        for link, role in zip(links, link_roles, strict=True):
-            if role != "self":
-                continue
-            words = label_key(text_of(link))
-            if words in self._site.readmore_labels or self._names_the_item(words):
-                return True
-        around = f" {label_key(outside)} "
-        return any(f" {label} " in around for label in self._site.readmore_labels if " " in label)
-
-    def _names_the_item(self, words: str) -> bool:
-        """The item's title, or most of it (a feed may shorten it)."""
-        title = self._title
-        return bool(title) and (words == title or (5 * len(words) >= 3 * len(title) and words in title))
-
-    def linked_elsewhere(self, note: etree._Element) -> bool:
-        """Whether the body links to the item outside `note`: then the item is what the text
-        is about (a link blog's item is the page it links to), not a footer's subject."""
-        body = note.getroottree().getroot()
-        inside = set(note.iter("a"))
-        return any(link not in inside and link.get("href") and self.of(link) == "self" for link in body.iter("a"))
-
-    def _is_profile(self, host: str, path: str) -> bool:
-        """A page of a person or an outlet on a social network (twitter.com/name, reddit.com/r/x),
-        not a post there (twitter.com/name/status/1, zhihu.com/question/1)."""
-        profiles = self._site.profile_hosts
-        if host not in profiles and host.partition(".")[2] not in profiles:
-            return False
-        parts = [part for part in path.split("/") if part]
-        return len(parts) == 1 or (len(parts) == 2 and parts[0].lower() in _PROFILE_FOLDERS)
-
-
-def _fragment(href: str) -> str:
-    fragment = href.partition("#")[2]
-    return "#" + fragment if fragment else ""
-
-
-def _path_key(path: str) -> str:
-    """A path as compared: percent-escapes decoded (%E4 and %e4 alike), no trailing slash."""
-    return (unquote(path) if "%" in path else path).rstrip("/")
-
-
 def _remove_trailing(
-    units: Iterator[etree._Element], roles: _Roles, site: SiteRules, trace: Trace | None
+    units: Iterator[etree._Element], roles: LinkRoles, site: SiteRules, trace: Trace | None
 ) -> etree._Element | None:
     """Walk back from the last block (`units` come last first) and remove the end matter, once
     the walk has reached the article's last content block (returned); an item of nothing but
@@ -243,14 +128,14 @@ def _remove_trailing(
     if first is None:
         return roles.body
     for element in itertools.chain((first,), units):
-        unit = _classify(element, roles, site)
+        unit = _classify(element, roles, site) if element.tag not in _CELLS else _Unit(element, "content", [])
         if unit.kind == "empty":
             continue
         if unit.kind == "row":
             run.append(unit)
             continue
         if run:
-            if not _run_goes(run, before=unit):
+            if not _run_goes(run, before=unit, roles=roles, site=site):
                 _drop(doomed, trace)
                 return run[0].element
             doomed += run
@@ -268,7 +153,7 @@ def _remove_trailing(
     return first
 
 
-def _classify(element: etree._Element, roles: _Roles, site: SiteRules) -> _Unit:
+def _classify(element: etree._Element, roles: LinkRoles, site: SiteRules) -> _Unit:
     text = text_of(element)
     has_image = next(element.iter("img"), None) is not None
     links = [link for link in element.iter("a") if link.get("href")]
@@ -285,11 +170,19 @@ def _classify(element: etree._Element, roles: _Roles, site: SiteRules) -> _Unit:
     if outside.content:
         return _Unit(element, "content", [])
     link_roles = [roles.of(link) for link in links]
-    if _is_row(element, outside.text, link_roles, site):
+    if _is_row(element, outside.text, link_roles, site) and _self_row_is_note(outside.text, links, link_roles, roles):
         return _Unit(element, "row", link_roles, outside.text)
     if "self" in link_roles and len(outside.text) <= NOTE_MAX_CHARS and roles.is_note(links, link_roles, outside.text):
         return _Unit(element, "note", link_roles)
     return _Unit(element, "content", link_roles)
+
+
+def _self_row_is_note(outside: str, links: list[etree._Element], link_roles: list[str], roles: LinkRoles) -> bool:
+    """A few words beside a link to the item ("Exactly right. <a>Jane Roe</a> nails it." in a
+    link blog) make a row only when they read as a note about the item (its title, read more)."""
+    if not outside or "tag" in link_roles or "self" not in link_roles:
+        return True
+    return roles.is_note(links, link_roles, outside)
 
 
 def _is_row(element: etree._Element, outside: str, link_roles: list[str], site: SiteRules) -> bool:
@@ -314,21 +207,41 @@ def _is_label(element: etree._Element, text: str, site: SiteRules) -> bool:
         return False
     if text.endswith(_COLONS) or is_named_label(label_key(text), site.related_labels):
         return True
+    if text.endswith(_SENTENCE_ENDS):  # "**Stay safe, and see you Friday.**" is a sign-off
+        return False
     return element.tag in _HEADINGS or all_emphasised(element)
 
 
-def _run_goes(run: list[_Unit], before: _Unit) -> bool:
+def _run_goes(run: list[_Unit], before: _Unit, roles: LinkRoles, site: SiteRules) -> bool:
     """Whether a run of link rows is end matter: most of its links point away from the text.
 
-    Pages of the same site count too, unless the content before the run introduces it
-    with a colon ("…these three:").
+    Pages of the same site count too, in rows that are links alone or after a named label
+    ("Related:"), unless something else introduces the run (a sentence or a label of its own:
+    "…read them here:", "Update:", a heading "Related work"), or the run is much of the
+    article (a digest of the week's posts). Links to the item itself
+    count unless the text links to it too (a link blog's item is the page it comments on).
     """
     link_roles = [role for unit in run for role in unit.roles]
     meta = sum(role in _META_ROLES for role in link_roles)
-    own = sum(role == "own" for role in link_roles)
-    if before.kind == "content" and text_of(before.element).endswith(_COLONS):
+    if "self" in link_roles and any(roles.linked_elsewhere(unit.element) for unit in run if "self" in unit.roles):
+        meta -= link_roles.count("self")
+    own = sum(unit.roles.count("own") for unit in run if _plainly_listed(unit, site))
+    before_text = text_of(before.element)
+    named = is_named_label(label_key(before_text), site.related_labels)
+    introduced = not named and (before.kind == "label" or before_text.endswith(_COLONS))
+    if own and (introduced or _much_of_the_article(run, roles.body)):
         own = 0
     return 2 * (meta + own) > len(link_roles)
+
+
+def _plainly_listed(unit: _Unit, site: SiteRules) -> bool:
+    """A row that is links alone, or links after a named label: a related block's shape."""
+    return not unit.outside or is_named_label(label_key(unit.outside), site.related_labels)
+
+
+def _much_of_the_article(run: list[_Unit], body: etree._Element) -> bool:
+    """Whether the run holds half the body's text or more: then it is what the article lists."""
+    return 2 * sum(visible_length(unit.element) for unit in run) >= visible_length(body)
 
 
 def _drop(units: list[_Unit], trace: Trace | None) -> None:
@@ -347,10 +260,11 @@ def _why(unit: _Unit) -> str:
     return f"row of links after the article, to: {', '.join(pointing) or 'other pages'}"
 
 
-def _trim_last_block(block: etree._Element, roles: _Roles, trace: Trace | None) -> None:
-    """At the very end of the last block: a read-more link or a glyph pointing at the item
-    ("… Continue reading »"), and a bracketed run of links to the site's tag or topic pages
-    ("(Tesla, Elektroauto)"), go; the sentence before them stays."""
+def _trim_last_block(block: etree._Element, roles: LinkRoles, trace: Trace | None) -> None:
+    """At the very end of the last block: a read-more link ("… Continue reading »") or a glyph,
+    and a bracketed run of links to the site's tag or topic pages ("(Tesla, Elektroauto)"), go;
+    the sentence before them stays, and so does a link to the item that names it ("New
+    episode: <a>Jane Doe on trees</a>")."""
     while True:
         last = _last_inline(block)
         if last is None or last.tag != "a" or not last.get("href"):
@@ -358,7 +272,7 @@ def _trim_last_block(block: etree._Element, roles: _Roles, trace: Trace | None) 
         if (last.tail or "").strip() and not SEPARATORS.fullmatch(last.tail):
             return
         role = roles.of(last)
-        if role in ("self", "glyph", "readmore"):
+        if role in ("glyph", "readmore") or (role == "self" and roles.says_read_more(last)):
             _cut(block, [last], trace, f"{role} link at the end of the article")
             continue
         run = _bracketed_run(last, roles)
@@ -380,7 +294,7 @@ def _last_inline(block: etree._Element) -> etree._Element | None:
     return None
 
 
-def _bracketed_run(last: etree._Element, roles: _Roles) -> list[etree._Element]:
+def _bracketed_run(last: etree._Element, roles: LinkRoles) -> list[etree._Element]:
     """The links of a trailing "(link, link)" run, when every one points at the site's own
     pages and nothing but separators sits between them."""
     if not (last.tail or "").strip().startswith(tuple(_CLOSERS)):
@@ -394,9 +308,11 @@ def _bracketed_run(last: etree._Element, roles: _Roles) -> list[etree._Element]:
         run.insert(0, node)
         node = node.getprevious()
     lead = ((node.tail if node is not None else last.getparent().text) or "").rstrip()
-    if not lead.endswith(tuple(_OPENERS)) or any(roles.of(link) not in ("own", "tag", "root") for link in run):
+    run_roles = [roles.of(link) for link in run]
+    if not lead.endswith(tuple(_OPENERS)) or any(role not in ("own", "tag", "root") for role in run_roles):
         return []
-    return run
+    # A list of topics, not "(<a>PDF</a>)": two or more links, or tag pages.
+    return run if len(run) >= 2 or "tag" in run_roles else []
 
 
 def _cut(block: etree._Element, links: list[etree._Element], trace: Trace | None, why: str) -> None:
@@ -425,7 +341,7 @@ def _without_trailing_separators(text: str | None) -> str | None:
 
 
 def _remove_link_runs(
-    blocks: list[etree._Element], candidates: set[etree._Element], roles: _Roles, site: SiteRules, trace: Trace | None
+    blocks: list[etree._Element], candidates: set[etree._Element], roles: LinkRoles, site: SiteRules, trace: Trace | None
 ) -> None:
     """Anywhere in the body, a run of link rows goes with the label before it when most of its
     links point at profiles, contact addresses, tag pages, glyphs or the item itself ("Follow
@@ -435,7 +351,7 @@ def _remove_link_runs(
     held: list[_Unit] = []  # short lines of text inside a run ("E-mail: x@example.com")
     before: etree._Element | None = None
     for block in blocks:
-        unit = _row_or_none(block, roles, site) if block in candidates else None
+        unit = _row_or_none(block, roles, site) if block in candidates and block.tag not in _CELLS else None
         if unit is not None:
             run += [*held, unit]
             held = []
@@ -456,7 +372,7 @@ def _remove_link_runs(
         _judge_run(run, before, roles, site, trace)
 
 
-def _row_or_none(block: etree._Element, roles: _Roles, site: SiteRules) -> _Unit | None:
+def _row_or_none(block: etree._Element, roles: LinkRoles, site: SiteRules) -> _Unit | None:
     """The block as a link row (links with at most a short label between them), or None."""
     links = [link for link in block.iter("a") if link.get("href")]
     if not links or next(block.iter("img"), None) is not None:
@@ -468,7 +384,7 @@ def _row_or_none(block: etree._Element, roles: _Roles, site: SiteRules) -> _Unit
     return _Unit(block, "row", link_roles, outside.text) if _is_row(block, outside.text, link_roles, site) else None
 
 
-def _judge_run(run: list[_Unit], before: etree._Element | None, roles: _Roles, site: SiteRules, trace: Trace | None) -> None:
+def _judge_run(run: list[_Unit], before: etree._Element | None, roles: LinkRoles, site: SiteRules, trace: Trace | None) -> None:
     """Remove a run of link rows in the body when it points away from the text or is a
     related block (see _remove_link_runs); an e-mail address or a single profile link, in
     the text, stays."""
@@ -477,7 +393,9 @@ def _judge_run(run: list[_Unit], before: etree._Element | None, roles: _Roles, s
     label = before if before is not None and _is_label(before, text_of(before), site) else None
     named = run[0].outside or (text_of(label) if label is not None else "")
     related = is_named_label(label_key(named), site.related_labels) if named else False
-    if link_roles != ["profile"] and 2 * (pointing_away + link_roles.count("contact")) > len(link_roles) and pointing_away:
+    introduced = before is not None and label is None and text_of(before).endswith(_COLONS)
+    follow_us = link_roles != ["profile"] and (link_roles.count("profile") < 2 or _networks(run) >= 2)
+    if not introduced and follow_us and 2 * (pointing_away + link_roles.count("contact")) > len(link_roles) and pointing_away:
         doomed = _span_pointing_away(run)
         why = f"row of links to {', '.join(sorted(set(link_roles) & _AWAY_ROLES))}"
     elif related and all(role in _OWN_ROLES for role in link_roles):
@@ -493,6 +411,16 @@ def _judge_run(run: list[_Unit], before: etree._Element | None, roles: _Roles, s
         remove(unit.element)
 
 
+def _networks(run: list[_Unit]) -> int:
+    """How many social networks a run's profile links go to: a follow-us row names several,
+    a list of contributors' profiles one."""
+    hosts = set()
+    for unit in run:
+        links = [link for link in unit.element.iter("a") if link.get("href")]
+        hosts.update(host_of(link.get("href")) for link, role in zip(links, unit.roles, strict=True) if role == "profile")
+    return len(hosts)
+
+
 def _span_pointing_away(run: list[_Unit]) -> list[_Unit]:
     """The rows from the first to the last that point away (to profiles, tag pages, front
     pages …), with what sits between them; a row of e-mail addresses or of other pages at
@@ -501,7 +429,7 @@ def _span_pointing_away(run: list[_Unit]) -> list[_Unit]:
     return run[away[0] : away[-1] + 1] if away else []
 
 
-def _remove_trailing_widgets(body: etree._Element, scripted: list[etree._Element], trace: Trace | None) -> None:
+def _remove_trailing_widgets(body: etree._Element, scripted: list[etree._Element], roles: LinkRoles, trace: Trace | None) -> None:
     """After the article's text, a top-level box holding links that only run a script (a
     javascript: tab of a company-profile box, a "show more" toggle) is an interactive widget
     whose script is gone: it goes, when it holds less than half the body's text. A paragraph
@@ -511,11 +439,21 @@ def _remove_trailing_widgets(body: etree._Element, scripted: list[etree._Element
     holders = {_top_level(link, body) for link in scripted if link.getparent() is not None}
     total = visible_length(body)
     for child in reversed(list(body)):
-        if child in holders and _is_box(child) and 2 * visible_length(child) < total:
+        if child in holders and _is_box(child) and _third_party(child, roles) and 2 * visible_length(child) < total:
             note(trace, "interactive widget", child, "block with script-only links (javascript:) after the article")
             remove(child)
         elif visible_length(child) or next(child.iter("img"), None) is not None:
             return
+
+
+def _third_party(box: etree._Element, roles: LinkRoles) -> bool:
+    """Whether most of the box's real links go to one other site: a company-profile or rating
+    widget shows another service's data; a box of questions that fold open (a FAQ) links nowhere."""
+    hosts = [host_of(link.get("href") or "") for link in box.iter("a") if link.get("href")]
+    if not hosts:
+        return False
+    service, count = Counter(hosts).most_common(1)[0]
+    return 2 * count >= len(hosts) and not roles.is_own_host(service)
 
 
 def _is_box(element: etree._Element) -> bool:

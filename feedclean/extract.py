@@ -18,8 +18,8 @@ from .dates import isoformat, parse_date_line, parse_iso
 from .lang import detect_language
 from .read import clean_text, plain_title
 from .rules import RuleSet, SiteRules
-from .tree import leaf_blocks, lines_of, raw_text, remove, text_of, trim_separators
-from .urls import absolutize, canonical_url, host_of, tidy_url, unwrap_proxy_url
+from .tree import cut_from, leaf_blocks, lines_of, raw_text, remove, text_of, trim_separators
+from .urls import IMAGE_SCHEMES, absolutize, canonical_url, host_of, is_allowed, percent_encode_unsafe, tidy_url, unwrap_proxy_url
 
 # How far into the body (or from its end) a date line may sit, and from the end a copyright notice.
 _DATE_LINE_BLOCKS = 3
@@ -77,7 +77,7 @@ def extract(article: Article, site: SiteRules) -> None:
     if article.published is None:
         where = f"the first {_DATE_LINE_BLOCKS} or last {_DATE_LINE_END_BLOCKS} blocks"
         _found(article.trace, "published", "(none)", f"no date line in {where}, no page metadata")
-    article.images = _images(body, article.trace)
+    article.images = _images(body, article.trace) or _feed_images(article)
     article.title = _title(article)
     _drop_title_heading(body, article.title)
     article.lead = _lead(leaves, article)
@@ -152,29 +152,34 @@ def _take_rights(article: Article, leaves: list[etree._Element], site: SiteRules
         text = text_of(block)
         if not text:
             continue
-        notice, hit = _notice_in(block, text, site)
+        notice, hit, start = _notice_in(block, text, site)
         if hit is None:
             break
         notices.append(notice)
         _found(article.trace, "rights", notice, site.describe("rights", hit[0]))
-        remove(block)
-        leaves.remove(block)
+        if start is None:
+            remove(block)
+            leaves.remove(block)
+        else:  # the lines before the notice (a sign-off) stay; the footer from the notice on goes
+            cut_from(start, block)
+            break
     return " ".join(reversed(notices)) or None
 
 
-def _notice_in(block: etree._Element, text: str, site: SiteRules) -> tuple[str, tuple[str, str] | None]:
-    """The copyright notice a block is, or holds on one of its lines: a feed's footer puts
-    "© Author for Site, 2015. | Permalink | Comments" and a tags line in one <p>, and only
-    the notice (up to a " | ") is `rights`; the rest of the footer goes with it."""
+def _notice_in(block: etree._Element, text: str, site: SiteRules) -> tuple[str, tuple[str, str] | None, etree._Element | None]:
+    """The copyright notice a block is, or holds on one of its lines, and the <br> that line
+    starts after (None for the first line). A feed's footer puts "© Author for Site, 2015. |
+    Permalink | Comments" and a tags line in one <p>: only the notice (up to a " | ") is
+    `rights`, and the footer from it on goes; a sign-off on the lines before it stays."""
     hit = site.rights.match(text)
     if hit is None:
-        return text, None
-    for line in lines_of(block):
+        return text, None, None
+    for line, start in lines_of(block):
         notice = line.split(" | ", 1)[0].strip()
         line_hit = site.rights.match(notice)
         if line_hit is not None:
-            return notice, line_hit
-    return text, hit
+            return notice, line_hit, start
+    return text, hit, None
 
 
 def _pair_captions(body: etree._Element, site: SiteRules) -> None:
@@ -272,6 +277,18 @@ def _images(body: etree._Element, trace: Trace | None) -> list[Image]:
     return images
 
 
+def _feed_images(article: Article) -> list[Image]:
+    """A feed item whose text shows no picture keeps the ones its feed names (media:content):
+    they are listed among the images, not put into the text."""
+    images = []
+    for image in article.feed_images:
+        url = percent_encode_unsafe(tidy_url(image.url))
+        if is_allowed(url, IMAGE_SCHEMES):
+            images.append(Image(url=url, caption=clean_text(image.caption or "") or None, alt=None))
+            _found(article.trace, "image", url, "the feed's media:content")
+    return images
+
+
 def _title(article: Article) -> str | None:
     if article.title:
         _found(article.trace, "title", article.title, "feed item" if article.from_feed else "dump header")
@@ -320,28 +337,47 @@ def _lead(leaves: list[etree._Element], article: Article) -> str | None:
 
 
 def _language(article: Article, text: str) -> str | None:
+    """The text's language as detected, unless a feed declares another: a feed's language holds
+    for all its items, and a one-sentence teaser in Slovak can read as Polish. A declaration
+    the detection refines (zh, read as zh-Hant) gives way to the detection."""
     detected = detect_language(f"{article.title or ''} {text}")
+    declared = (article.page_meta.get("lang") or article.page_meta.get("og:locale") or "").replace("_", "-")
+    if declared and article.from_feed and (not detected or _primary(detected) != _primary(declared)):
+        _found(article.trace, "language", declared, "declared by the feed")
+        return declared
     if detected:
         _found(article.trace, "language", detected, "detected from the text")
         return detected
-    declared = article.page_meta.get("lang") or article.page_meta.get("og:locale")
     if declared:
         _found(article.trace, "language", declared, "declared by the page")
-        return declared.replace("_", "-")
+        return declared
     return None
+
+
+def _primary(tag: str) -> str:
+    return tag.partition("-")[0].lower()
 
 
 def _source(article: Article, site: SiteRules) -> Source:
     domain = host_of(article.canonical_url or "")
     if site.name:
         name, how = site.name, site.describe("name", site.name)
-    elif article.page_meta.get("og:site_name"):
+    elif article.page_meta.get("og:site_name") and _names_this_site(article, domain):
         name = article.page_meta["og:site_name"]
         how = "the feed's title" if article.from_feed else "page metadata og:site_name"
     else:
         name, how = domain, "the domain (no rule names this publisher)"
     _found(article.trace, "source", f"{name} ({domain})", how)
     return Source(name=name, domain=domain)
+
+
+def _names_this_site(article: Article, domain: str) -> bool:
+    """A feed's title names the item's site only when the feed is that site's: an alerts or
+    link-blog feed's items are on other sites ("Google Alert - Slack" is not investorplace.com)."""
+    feed_host = host_of(article.page_meta.get("feed:link", ""))
+    if not article.from_feed or not feed_host:
+        return True
+    return feed_host == domain or feed_host.endswith("." + domain) or domain.endswith("." + feed_host)
 
 
 def _found(trace: Trace | None, key: str, value: str | datetime, source: str) -> None:

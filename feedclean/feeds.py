@@ -16,7 +16,7 @@ from email.utils import parsedate_to_datetime
 
 from lxml import etree
 
-from .article import Article, InputError
+from .article import Article, Image, InputError
 from .read import plain_title
 from .tree import xml_safe
 
@@ -90,29 +90,74 @@ def read_feed(text: str, name: str, encoding: str) -> list[Article]:
     if not parsed.entries:
         raise InputError("feed file with no items")
     channel = {
-        key: value
-        for key, value in (("og:site_name", parsed.feed.get("title", "")), ("lang", parsed.feed.get("language", "")))
+        key: value.strip()
+        for key, value in (
+            ("og:site_name", parsed.feed.get("title", "")),
+            ("lang", parsed.feed.get("language", "")),
+            ("feed:link", _feed_home(parsed.feed)),
+        )
         if value and value.strip()
     }
     articles = []
     rss = parsed.get("version", "").startswith("rss")
     for number, entry in enumerate(parsed.entries, 1):
         body, base = _content(entry, rss)
-        if not body.strip():
+        url = _entry_link(entry)
+        title = plain_title(entry.get("title", "")) or None
+        if not body.strip() and not (url and title):
             continue
         # feedparser decodes &#27; into the body: drop what a tree may not hold, as a dump's reading does.
         article = Article(name=f"{name} (item {number})", html=xml_safe(body), encoding=encoding)
-        article.title = plain_title(entry.get("title", "")) or None
-        article.url = _entry_link(entry)
+        article.title = title
+        article.url = url
         article.aliases = [link for link in (entry.get("link"),) if link and link.strip() != article.url]
         article.base = base if base.startswith(("http://", "https://")) else None
         article.published = _entry_time(entry)
         article.page_meta = dict(channel)
         article.from_feed = True
+        article.feed_images = _media_images(entry, _media_caption(entry, rss))
+        if not body.strip():
+            article.warnings.append("the feed gives this item no text: its title and link only")
         articles.append(article)
     if not articles:
         raise InputError("feed file whose items have no content")
     return articles
+
+
+def _feed_home(feed) -> str:
+    """The address of the site a feed is from: its alternate link, else its own (self) address."""
+    links = feed.get("links", [])
+    for rel in ("alternate", "self"):
+        for link in links:
+            href = (link.get("href") or "").strip()
+            if link.get("rel") == rel and href.startswith(("http://", "https://")):
+                return href
+    return ""
+
+
+def _media_images(entry, caption: str | None) -> list[Image]:
+    """The item's pictures the feed names beside its text (media:content, media:thumbnail, an
+    image enclosure), for an item whose text has none: the lead photo of a teaser."""
+    found: list[str] = []
+    candidates = [*entry.get("media_content", []), *entry.get("media_thumbnail", [])]
+    candidates += [link for link in entry.get("links", []) if link.get("rel") == "enclosure"]
+    for media in candidates:
+        url = (media.get("url") or media.get("href") or "").strip()
+        kind = (media.get("type") or "").lower()
+        is_picture = media.get("medium") == "image" or kind.startswith("image/") or (not kind and "medium" not in media)
+        if url.startswith(("http://", "https://")) and is_picture and url not in found:
+            found.append(url)
+    return [Image(url=url, caption=caption if index == 0 else None, alt=None) for index, url in enumerate(found)]
+
+
+def _media_caption(entry, rss: bool) -> str | None:
+    """In RSS, a plain-text "content" is a second description: media:description, the photo's caption."""
+    if not rss:
+        return None
+    for content in entry.get("content", []):
+        if content.get("type") == "text/plain" and (content.get("value") or "").strip():
+            return " ".join(content["value"].split())
+    return None
 
 
 def _entry_link(entry) -> str | None:

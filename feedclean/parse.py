@@ -49,6 +49,9 @@ _EDGE_CHARS = 60
 
 def parse(article: Article) -> None:
     """Give `article` its tree (the <body> element) and, for whole pages, the page's metadata."""
+    if article.from_feed and not article.html.strip():
+        article.tree = etree.SubElement(etree.Element("html"), "body")  # an item of title and link only
+        return
     root = _parse_html(article.html)
     if _is_whole_page(root):
         article.page_meta = page_metadata(root)

@@ -173,12 +173,22 @@ def label_key(text: str) -> str:
     return _NOT_WORDS.sub(" ", text).strip().casefold()
 
 
+# A label that ends in one of these words names something after it ("More from The Verge").
+_OPEN_ENDED = ("from", "on", "in", "at", "by", "of", "about", "von", "de", "du", "sur", "zu", "zum", "zur", "em", "en")
+
+
 def is_named_label(key: str, labels: frozenset[str]) -> bool:
-    """Whether a label_key is one of `labels`, or starts with one ("more from the verge"), or
-    (in scripts without spaces) ends with one ("中国数字时代相关专题")."""
+    """Whether a label_key is one of `labels`, or starts with one that ends in a preposition
+    ("more from the verge"), or (in scripts without spaces) ends with one ("中国数字时代相关专题").
+    "Related work" and "Recommended settings" are headings, not labels."""
     if key in labels:
         return True
-    return any(key.startswith(label + " ") or (key.endswith(label) and not label[-1].isascii()) for label in labels)
+    for label in labels:
+        if label.endswith(_OPEN_ENDED) and key.startswith(label + " "):
+            return True
+        if not label[-1].isascii() and key.endswith(label):
+            return True
+    return False
 
 
 def _pattern_table(items: list[tuple[str, str]]) -> PatternTable:

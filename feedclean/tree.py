@@ -87,19 +87,32 @@ def visible_length(element: etree._Element) -> int:
     return len("".join(raw_text(element).split()))
 
 
-def lines_of(element: etree._Element) -> list[str]:
-    """The element's text as a reader sees it line by line (a <br> starts a new line), each
-    line's whitespace collapsed, empty lines left out."""
-    lines: list[list[str]] = [[]]
+def lines_of(element: etree._Element) -> list[tuple[str, etree._Element | None]]:
+    """The element's text as a reader sees it line by line (a <br> starts a new line): each
+    non-empty line's text, whitespace collapsed, with the <br> it starts after (None for the first)."""
+    lines: list[tuple[list[str], etree._Element | None]] = [([], None)]
     for event, node in etree.iterwalk(element, events=("start", "end")):
         if event == "start":
             if node.tag == "br":
-                lines.append([])
+                lines.append(([], node))
             elif node.text:
-                lines[-1].append(node.text)
+                lines[-1][0].append(node.text)
         elif node is not element and node.tail:
-            lines[-1].append(node.tail)
-    return [line for line in (" ".join("".join(pieces).split()) for pieces in lines) if line]
+            lines[-1][0].append(node.tail)
+    found = ((" ".join("".join(pieces).split()), start) for pieces, start in lines)
+    return [(text, start) for text, start in found if text]
+
+
+def cut_from(start: etree._Element, root: etree._Element) -> None:
+    """Remove `start` and everything after it inside `root`, in document order."""
+    node = start
+    while node is not root and node.getparent() is not None:
+        parent = node.getparent()
+        for sibling in list(node.itersiblings()):
+            parent.remove(sibling)
+        node.tail = None
+        node = parent
+    remove(start)
 
 
 # What sets a line apart as a label or a heading, when it is all the line holds.

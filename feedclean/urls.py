@@ -92,6 +92,19 @@ def host_of(url: str) -> str:
     return match.group(1).lower().removeprefix("www.") if match else ""
 
 
+# Second-level labels under which a country's sites register (news.bbc.co.uk is bbc.co.uk).
+_SECOND_LEVELS = frozenset(("co", "com", "net", "org", "gov", "edu", "ac", "ne", "or", "go", "gob", "nic", "mil"))
+
+
+def site_of(host: str) -> str:
+    """The registered domain a host belongs to (www.news.example.co.uk → example.co.uk), told
+    apart without a suffix list: the last two labels, three under a country's co/com/org."""
+    labels = host.lower().rstrip(".").split(".")
+    if len(labels) >= 3 and len(labels[-1]) == 2 and labels[-2] in _SECOND_LEVELS:
+        return ".".join(labels[-3:])
+    return ".".join(labels[-2:])
+
+
 def split_url(url: str) -> tuple[str, str, str, str] | None:
     """(host without "www.", path, query, fragment) of an absolute URL, or None."""
     match = _HOST_PATH.match(url)

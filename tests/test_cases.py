@@ -31,20 +31,21 @@ def _dump_bytes(case: dict) -> bytes:
     return b"\xef\xbb\xbf" + data if case.get("bom") else data
 
 
-def _convert_both(data: bytes) -> tuple[dict, str, str, dict]:
-    markdown = feedclean.convert_bytes(data, "md")
+def _convert_both(data: bytes, rules: feedclean.RuleSet) -> tuple[dict, str, str, dict]:
+    markdown = feedclean.convert_bytes(data, "md", rules=rules)
     front, body = split_front_matter(markdown)
-    document = json.loads(feedclean.convert_bytes(data, "json"))
+    document = json.loads(feedclean.convert_bytes(data, "json", rules=rules))
     return front, body, markdown, document
 
 
-def _check(case: dict, expect: dict) -> None:
+def check_case(case: dict, expect: dict, rules: feedclean.RuleSet = feedclean.BUILTIN) -> None:
+    """Convert one case's dump (Markdown and JSON) and check what its `expect` says."""
     data = _dump_bytes(case)
     if "error" in expect:
         with pytest.raises(feedclean.InputError, match=expect["error"]):
-            feedclean.convert_bytes(data)
+            feedclean.convert_bytes(data, rules=rules)
         return
-    front, body, markdown, document = _convert_both(data)
+    front, body, markdown, document = _convert_both(data, rules)
     markdown.encode("utf-8")  # no lone surrogate: the output must be writable as UTF-8
     json.dumps(document, ensure_ascii=False).encode("utf-8")
     assert body.rstrip("\n") == document["markdown"], "the .md body and the JSON markdown differ"
@@ -66,32 +67,32 @@ def _cases(name: str) -> list:
 
 @pytest.mark.parametrize("case", _cases("junk.yaml"))
 def test_junk_is_removed(case):
-    _check(case, case["expect"])
+    check_case(case, case["expect"])
 
 
 @pytest.mark.parametrize("case", _cases("feedjunk.yaml"))
 def test_real_feed_junk_is_removed(case):
-    _check(case, case["expect"])
+    check_case(case, case["expect"])
 
 
 @pytest.mark.parametrize("case", _cases("content.yaml"))
 def test_content_that_looks_like_junk_stays(case):
-    _check(case, case["expect"])
+    check_case(case, case["expect"])
 
 
 @pytest.mark.parametrize("case", _cases("metadata.yaml"))
 def test_metadata(case):
-    _check(case, case["expect"])
+    check_case(case, case["expect"])
 
 
 @pytest.mark.parametrize("case", _cases("reading.yaml"))
 def test_reading(case):
-    _check(case, case["expect"])
+    check_case(case, case["expect"])
 
 
 @pytest.mark.parametrize("case", _cases("markdown.yaml"))
 def test_markdown(case):
-    _check({"body": f"<p>Lead-in paragraph.</p>{case['html']}"}, {"body": f"Lead-in paragraph.\n\n{case['body']}"})
+    check_case({"body": f"<p>Lead-in paragraph.</p>{case['html']}"}, {"body": f"Lead-in paragraph.\n\n{case['body']}"})
 
 
 @pytest.mark.parametrize("case", _cases("feeds.yaml"))
@@ -104,6 +105,8 @@ def test_feed_items(case):
             assert fragment in article["markdown"], f"missing {fragment!r}"
         for fragment in expect.get("absent", []):
             assert fragment.lower() not in everything.lower(), f"still there: {fragment!r}"
+        for fragment in expect.get("absent_from_text", []):
+            assert fragment.lower() not in article["markdown"].lower(), f"in the text: {fragment!r}"
         for key, value in expect.get("meta", {}).items():
             assert article.get(key, _MISSING) == value, f"{key}: {article.get(key, _MISSING)!r} != {value!r}"
 
