@@ -14,8 +14,9 @@ is never learned if it is a heading (or a bold line that is no sentence), a
 lead, a caption, a table cell, code, in a block with an image, or the whole of
 an article anywhere in that host's archive: the learned rule would remove it
 there too. Nor is a text that ends in a
-colon (its rule would take along the list it introduces, each article's own)
-or that holds fewer than two letters (a separator, a number, "Q:").
+colon (its rule would take along the list it introduces, each article's own),
+or that is shorter than a sentence: under three words (six characters in
+scripts without spaces), as an author's recurring sign-off is ("-- Jeff").
 
 Only counts are kept while reading (per host: each text's count, first
 wording and first input, and the texts it may not learn), never the trees.
@@ -39,7 +40,7 @@ from . import __version__
 from .article import Article, InputError
 from .limits import DEFAULT_MAX_BYTES, DEFAULT_TIMEOUT_SECONDS, TimeLimitedCalls, input_problem, over_size_limit
 from .paths import discover, display_path
-from .rules import RuleSet, normalize_host
+from .rules import RuleSet, label_key, normalize_host
 from .textrules import TextRules
 from .tree import all_emphasised, leaf_blocks, text_of
 from .urls import host_of
@@ -59,6 +60,8 @@ _COLONS = (":", "：")
 _SENTENCE_ENDS = tuple(".!?。！？…")
 _CLOSING = "\"'”’»)）」』"
 _MIN_LETTERS = 2
+_MIN_WORDS = 3
+_MIN_UNSPACED_CHARS = 6
 _MOST_TEXTS_PER_ARTICLE = 1000
 # Characters a regular expression gives a meaning; every other printable one stands for itself.
 _REGEX_SPECIAL = frozenset("\\.^$*+?{}[]()|")
@@ -299,9 +302,15 @@ def _is_prose(block: etree._Element, text: str, body: etree._Element) -> bool:
 
 
 def _could_be_boilerplate(text: str) -> bool:
-    """A sentence, not a separator, number or label ("***", "1.", "Q:"); and not one ending in a
-    colon, whose strip_text rule would also remove the list it introduces."""
-    return not text.endswith(_COLONS) and sum(char.isalpha() for char in text) >= _MIN_LETTERS
+    """A sentence: three words or more (six characters or more in scripts written without
+    spaces), not a separator, number or label ("***", "1.", "Q:"), nor an author's sign-off
+    that recurs because the author does ("-- Jeff", "Cheers!"); and not one ending in a colon,
+    whose strip_text rule would also remove the list it introduces."""
+    if text.endswith(_COLONS) or sum(char.isalpha() for char in text) < _MIN_LETTERS:
+        return False
+    words = label_key(text).split()
+    unspaced = sum(len(word) for word in words if not word.isascii())
+    return len(words) >= _MIN_WORDS or unspaced >= _MIN_UNSPACED_CHARS
 
 
 def sentence_pattern(text: str) -> str:
