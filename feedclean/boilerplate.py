@@ -13,18 +13,16 @@ from lxml import etree
 
 from .article import Trace
 from .rules import SiteRules
+from .textrules import TEXT_RULE_MAX_CHARS
 from .tree import BLOCK_TAGS, block_descendants, note, remove, text_of
 from .widgets import LABEL_MAX_CHARS, Outside, is_label, neighbours_of
 
-# strip_text rules only look at blocks with at most this much text.
-_TEXT_RULE_MAX_CHARS = 600
 # Blocks whose words are the article's structure, whatever they say: a table's cells (a row
 # labelled "Advertising" in a revenue table), code; and a heading shorter than a sentence
 # (a section called "Advertising"), while a heading that is a whole promo sentence is one.
 _NEVER_BOILERPLATE = frozenset(("td", "th", "pre", "caption", "dt"))
 _HEADINGS = frozenset(("h1", "h2", "h3", "h4", "h5", "h6"))
 _HEADING_SENTENCE_CHARS = 40
-
 
 def remove_text_blocks(body: etree._Element, site: SiteRules, trace: Trace | None) -> list[etree._Element]:
     """Remove blocks whose whole text is a promo, video fallback or proxy footer.
@@ -102,7 +100,7 @@ def _judge_text_block(block: etree._Element, unmatched: Iterable[etree._Element]
     text = text_of(block)
     if not text:
         return ("content", "") if next(block.iter("img"), None) is not None else ("empty", "")
-    if len(text) > _TEXT_RULE_MAX_CHARS or block.tag in _NEVER_BOILERPLATE:
+    if len(text) > TEXT_RULE_MAX_CHARS or block.tag in _NEVER_BOILERPLATE:
         return "content", ""
     if block.tag in _HEADINGS and len(text) < _HEADING_SENTENCE_CHARS:
         return "content", ""

@@ -15,22 +15,22 @@ from typing import TYPE_CHECKING, BinaryIO, ClassVar, NoReturn, TypeVar
 import click
 
 from . import __version__
-from .article import InputError
+from .learn import DEFAULT_MAX_CHARS, DEFAULT_MIN_ARTICLES, DEFAULT_MIN_SHARE
+from .learn import HEADER_START as LEARNED_HEADER
 from .limits import (
     DEFAULT_MAX_BYTES,
     DEFAULT_SETTLE_SECONDS,
     DEFAULT_TIMEOUT_SECONDS,
-    ProcessDied,
-    TimedOut,
+    input_problem,
     over_size_limit,
-    over_time_limit,
     within_time_limit,
 )
 from .paths import FORMATS, display_path, is_inside
-from .rules import BUILTIN, RulesError, RuleSet
+from .rules import BUILTIN, MAX_RULES_BYTES, RulesError, RuleSet
 from .state import StateError
 from .statefolder import LockBusy
-from .write import report_problem, write_report
+from .textrules import TEXT_RULE_MAX_CHARS
+from .write import replacement_problem, report_problem, write_atomic, write_report
 
 if TYPE_CHECKING:
     from .progress import Reporter
@@ -177,6 +177,17 @@ def _seconds_option(name: str, default: float, help_text: str) -> Callable:
 timeout_option = _seconds_option(
     "--timeout", DEFAULT_TIMEOUT_SECONDS, "Fail an input that takes longer than this to convert (0: no limit)."
 )
+glob_option = click.option(
+    "--glob",
+    "globs",
+    multiple=True,
+    metavar="PATTERN",
+    help="Only inputs whose path in the folder matches, e.g. '*.txt'; repeatable.",
+)
+max_size_option = click.option(
+    "--max-size", type=ByteSize(), default=DEFAULT_MAX_BYTES, show_default="20M", help="Skip (as failed) inputs larger than this."
+)
+quiet_option = click.option("-q", "--quiet", is_flag=True, help="Print errors only.")
 
 
 class _Main(click.Group):
@@ -250,13 +261,7 @@ def main() -> None:
     show_default=True,
     help="md: YAML front matter + CommonMark. json: one object per article.",
 )
-@click.option(
-    "--glob",
-    "globs",
-    multiple=True,
-    metavar="PATTERN",
-    help="Only inputs whose path in the folder matches, e.g. '*.txt'; repeatable.",
-)
+@glob_option
 @click.option(
     "-j",
     "--jobs",
@@ -273,9 +278,7 @@ def main() -> None:
     show_default=True,
     help="If another run is writing to the same output folder: wait for it, or exit with status 3.",
 )
-@click.option(
-    "--max-size", type=ByteSize(), default=DEFAULT_MAX_BYTES, show_default="20M", help="Skip (as failed) inputs larger than this."
-)
+@max_size_option
 @click.option(
     "--report",
     "report_file",
@@ -288,7 +291,7 @@ def main() -> None:
     "An input modified less than this long ago may still be being written: wait until it is that old.",
 )
 @timeout_option
-@click.option("-q", "--quiet", is_flag=True, help="Print errors only.")
+@quiet_option
 @rules_option
 @no_user_rules_option
 def convert(
@@ -464,14 +467,8 @@ def _guarded(name: str, timeout: float, function: Callable[..., T], *args, **kwa
     failure is one line about `name`."""
     try:
         return within_time_limit(timeout, function, *args, **kwargs)
-    except (InputError, ProcessDied) as error:
-        _fail(name, str(error))
-    except RecursionError:
-        _fail(name, "markup nested too deeply to convert")
-    except TimedOut:
-        _fail(name, over_time_limit(timeout))
-    except Exception as error:  # a bug must give one line, never a traceback
-        _fail(name, f"internal error ({type(error).__name__}: {error}); please report it")
+    except Exception as error:  # a bug too must give one line, never a traceback
+        _fail(name, input_problem(error, timeout))
 
 
 @contextlib.contextmanager
@@ -561,3 +558,153 @@ def explain(file, as_json, max_size, timeout, rule_files, no_user_rules) -> None
             click.echo(json.dumps(report, ensure_ascii=False, indent=2))
         else:
             print_explanation(report, sys.stdout)
+
+
+LEARN_HELP = """Learn each publisher's boilerplate from its own dumps, as a rules file to review.
+
+\b
+Reads every input under PATH as convert finds them (hidden files skipped,
+--glob narrows), cleans it with the rules in force, and keeps the short
+blocks whose text recurs in at least --min-articles articles of a host and
+in at least --min-share of that host's articles (a duplicate dump of one
+article counts once; headings, leads, captions, table cells and an
+article's whole text are never learned). Writes one [[rule]] per host, each
+sentence a strip_text pattern under a comment saying how many articles
+carried it and one input that did. Nothing is applied by itself: review
+the file, delete what you disagree with, then pass it to convert with
+--rules, or append it to ~/.config/feedclean/rules.toml.
+
+\b
+Examples:
+  feedclean learn dumps/ -o learned.toml            # then review learned.toml
+  feedclean learn dumps/nyt --glob '*.txt'          # one publisher, to stdout
+  feedclean convert dumps/ -o out/ --rules learned.toml
+  feedclean explain --rules learned.toml dumps/nyt/1.txt   # names the learned rule
+\b
+  # crontab: every Sunday, learn what your rules miss, into a file to review
+  0 4 * * 0 feedclean learn -q ~/dumps -o ~/feedclean-learned.toml
+
+\b
+Exit status: 0 learned, 1 some inputs failed (each named on stderr; the
+file is written all the same), 2 usage error (nothing was read).
+"""
+
+
+class Share(click.ParamType):
+    """A share of a host's articles: more than 0, at most 1 (0.2 is one in five)."""
+
+    name = "share"
+
+    def convert(self, value, param, ctx):
+        try:
+            share = float(value)
+        except (TypeError, ValueError):
+            self.fail(f"{value!r} is not a number", param, ctx)
+        if not 0 < share <= 1:  # also refuses nan
+            self.fail(f"{value!r} is not a share above 0 and at most 1 (0.2 is one article in five)", param, ctx)
+        return share
+
+
+@main.command(help=LEARN_HELP)
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option(
+    "-o",
+    "--output",
+    "output_file",
+    type=OutputPath(dir_okay=False, path_type=Path),
+    help="Write the rules file here (replacing only a file learn wrote); default: stdout.",
+)
+@click.option(
+    "--min-articles",
+    type=click.IntRange(min=2),
+    default=DEFAULT_MIN_ARTICLES,
+    show_default=True,
+    help="A text is learned only if at least this many articles of its host hold it.",
+)
+@click.option(
+    "--min-share",
+    type=Share(),
+    default=DEFAULT_MIN_SHARE,
+    show_default=True,
+    help="…and at least this share of its host's articles (0.2: one in five).",
+)
+@click.option(
+    "--max-chars",
+    type=click.IntRange(1, TEXT_RULE_MAX_CHARS),
+    default=DEFAULT_MAX_CHARS,
+    show_default=True,
+    help="Only blocks of at most this many characters are learned (longer ones are prose).",
+)
+@glob_option
+@max_size_option
+@timeout_option
+@quiet_option
+@rules_option
+@no_user_rules_option
+def learn(
+    paths, output_file, min_articles, min_share, max_chars, globs, max_size, timeout, quiet, rule_files, no_user_rules
+) -> None:
+    from .learn import LearnOptions, rules_text
+    from .learn import learn as learn_rules
+
+    ruleset = load_rules(rule_files, not no_user_rules)
+    read_rules = [*rule_files, *([] if no_user_rules else [user_rules_file()])]
+    target = _learn_target(output_file, paths, read_rules) if output_file is not None else None
+    options = LearnOptions(min_articles, min_share, max_chars, globs, max_size, timeout)
+
+    def say_failure(name: str, problem: str | None) -> None:
+        if problem is not None:
+            click.echo(f"feedclean: error: {name}: {problem}", err=True)
+
+    learned = learn_rules(paths, ruleset, options, say_failure)
+    data = rules_text(learned).encode("utf-8")
+    if len(data) > MAX_RULES_BYTES:
+        raise CommandError(
+            f"the learned rules come to {len(data):,} bytes, more than a rules file may hold ({MAX_RULES_BYTES:,}):"
+            " raise --min-articles or --min-share, or learn from fewer folders at a time"
+        )
+    if target is None:
+        with _to_stdout():
+            sys.stdout.buffer.write(data)
+    else:
+        try:
+            write_atomic(target, data)
+        except OSError as error:
+            raise CommandError(f"cannot write {output_file}: {error.strerror or error}") from None
+    if not quiet:
+        unknown = f" (and {learned.without_host:,} without a host name)" if learned.without_host else ""
+        failed = f"; {_counted(len(learned.failures), 'input')} failed" if learned.failures else ""
+        click.echo(
+            f"feedclean: learned {_counted(learned.sentences, 'sentence')} for {_counted(len(learned.rules), 'host')}"
+            f" from {_counted(learned.articles, 'article')}{unknown}{failed}",
+            err=True,
+        )
+    if learned.failures:
+        sys.exit(EXIT_FAILED)
+
+
+def _learn_target(output_file: Path, paths: tuple[Path, ...], rule_files: list[Path]) -> Path:
+    """Where -o writes (through a symlink, to where it points), or a usage error: never onto an
+    input or into an input folder (the next run would read it as a dump), never onto a rules
+    file learning reads (its sentences, already removed, would not be learned again and would be
+    lost), and only over an earlier learned file or an empty one."""
+    target = Path(os.path.realpath(output_file))
+    shown = display_path(str(output_file))
+    for path in paths:
+        if is_inside(target, path):
+            where = "inside the input folder" if path.is_dir() else "the input"
+            raise click.UsageError(f"-o {shown} is {where} {display_path(str(path))}; write the rules elsewhere")
+    for rules_file in rule_files:
+        if is_inside(target, rules_file):
+            raise click.UsageError(
+                f"-o {shown} is the rules file {display_path(str(rules_file))}, which learn and convert read: write"
+                " the learned rules elsewhere, review them, then append what you keep"
+            )
+    problem = replacement_problem(target, (LEARNED_HEADER.encode(),), "a file feedclean learn wrote", "-o")
+    if problem is not None:
+        raise click.UsageError(f"-o {shown}: {problem}")
+    return target
+
+
+def _counted(number: int, noun: str) -> str:
+    return f"{number:,} {noun}{'' if number == 1 else 's'}"

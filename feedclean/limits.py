@@ -3,8 +3,8 @@
 A time limit must hold inside C code too: libxml2 once spent two minutes on
 one element with 100,000 attributes, where no signal handler could interrupt
 it. So a conversion runs in a child process that is killed when its time is
-up: here for one input (stdin, a single file, `feedclean explain`), in
-workers.py for a batch.
+up: here for one input (stdin, a single file, `feedclean explain`) and for
+inputs read one after another (`feedclean learn`), in workers.py for a batch.
 """
 
 from __future__ import annotations
@@ -17,7 +17,12 @@ import signal
 import time
 from collections.abc import Callable
 from functools import cache
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, NoReturn, TypeVar
+
+from .article import InputError
+
+if TYPE_CHECKING:
+    from multiprocessing.connection import Connection
 
 # The largest input converted by default (--max-size).
 DEFAULT_MAX_BYTES = 20 * 1024 * 1024
@@ -54,6 +59,18 @@ def over_time_limit(seconds: float) -> str:
     return f"took longer than {seconds:g} s to convert (raise the limit with --timeout; check user rules' regexes)"
 
 
+def input_problem(error: Exception, seconds: float) -> str:
+    """The one line that names why an input run through `within_time_limit` failed: the
+    input's own fault in its words, a time limit or a dead process, or a bug to report."""
+    if isinstance(error, InputError | ProcessDied):
+        return str(error)
+    if isinstance(error, RecursionError):
+        return "markup nested too deeply to convert"
+    if isinstance(error, TimedOut):
+        return over_time_limit(seconds)
+    return f"internal error ({type(error).__name__}: {error}); please report it"
+
+
 def within_time_limit(seconds: float, function: Callable[..., _Result], *arguments: Any, **keywords: Any) -> _Result:
     """`function(*arguments, **keywords)`, run in a forked child killed after `seconds` (TimedOut).
 
@@ -81,29 +98,125 @@ def within_time_limit(seconds: float, function: Callable[..., _Result], *argumen
         raise TimedOut
     if not answer:
         raise ProcessDied
+    return _outcome(answer)
+
+
+def _answer(writer: int, parent: int, function: Callable, arguments: tuple, keywords: dict) -> None:
+    """The child: call, send back what came of it, and leave without running the parent's exit handlers."""
+    _become_child(parent)
+    data = _called(function, arguments, keywords)
+    with contextlib.suppress(OSError):
+        view = memoryview(data)
+        while view:
+            view = view[os.write(writer, view) :]
+    os._exit(0)
+
+
+def _become_child(parent: int) -> None:
+    """Ctrl-C is the parent's to handle (it kills the child), and the child dies with the parent."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    die_with_parent(parent)
+
+
+def _called(function: Callable, arguments: tuple, keywords: dict) -> bytes:
+    """What came of a call, pickled for the parent: (True, the value) or (False, the exception)."""
+    try:
+        answer = (True, function(*arguments, **keywords))
+    except BaseException as error:  # whatever happened is the parent's to report
+        answer = (False, error)
+    try:
+        return pickle.dumps(answer)
+    except Exception as error:
+        return pickle.dumps((False, RuntimeError(f"{type(error).__name__}: {error}")))
+
+
+def _outcome(answer: bytes) -> Any:
+    """The value a child's call returned, or the exception it raised, raised here."""
     returned, value = pickle.loads(answer)
     if not returned:
         raise value
     return value
 
 
-def _answer(writer: int, parent: int, function: Callable, arguments: tuple, keywords: dict) -> None:
-    """The child: call, send back what came of it, and leave without running the parent's exit handlers."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle; it kills the child
-    die_with_parent(parent)
-    try:
-        answer = (True, function(*arguments, **keywords))
-    except BaseException as error:  # whatever happened is the parent's to report
-        answer = (False, error)
-    try:
-        data = pickle.dumps(answer)
-    except Exception as error:
-        data = pickle.dumps((False, RuntimeError(f"{type(error).__name__}: {error}")))
-    with contextlib.suppress(OSError):
-        view = memoryview(data)
-        while view:
-            view = view[os.write(writer, view) :]
-    os._exit(0)
+class TimeLimitedCalls(Generic[_Result]):
+    """`function` called again and again, each call held to `seconds` as `within_time_limit`
+    holds one, but in one child process kept between calls: a fork per call would compile the
+    rules for each host again in every child (a tenth of a second for each input), where a kept
+    child compiles them once. A call past its time, or one that kills the child, costs the child
+    (TimedOut, ProcessDied); the next call forks a new one. Use it in a `with` block, which ends
+    the child. With no limit (0), or where there is no fork, the function runs here.
+
+    Only the arguments of each call cross to the child: `function` (with what it holds, such as
+    the rules) is the child's own copy from the fork, whose caches live as long as it does."""
+
+    def __init__(self, seconds: float, function: Callable[..., _Result]) -> None:
+        self._seconds = seconds
+        self._function = function
+        self._child: int | None = None
+        self._connection: Connection | None = None
+
+    def __enter__(self) -> TimeLimitedCalls[_Result]:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def __call__(self, *arguments: Any) -> _Result:
+        if self._seconds <= 0 or not hasattr(os, "fork"):
+            return self._function(*arguments)
+        request = pickle.dumps(arguments)
+        connection = self._connection or self._start()
+        try:
+            connection.send_bytes(request)
+        except OSError:  # the child died while it waited (the OOM killer): no fault of this call's
+            self.close()
+            connection = self._start()
+            connection.send_bytes(request)
+        try:
+            answer = connection.recv_bytes() if connection.poll(self._seconds) else None
+        except (EOFError, OSError):
+            self.close()
+            raise ProcessDied from None
+        if answer is None:
+            self.close()
+            raise TimedOut
+        return _outcome(answer)
+
+    def _start(self) -> Connection:
+        from multiprocessing import Pipe  # here: every command line loads this module, few need this
+
+        kernel_call_prctl()
+        mine, theirs = Pipe()
+        parent = os.getpid()
+        child = os.fork()
+        if child == 0:
+            mine.close()
+            _serve_calls(theirs, parent, self._function)
+        theirs.close()
+        self._child, self._connection = child, mine
+        return mine
+
+    def close(self) -> None:
+        """End the child, if there is one (it holds nothing that needs a goodbye)."""
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
+        if self._child is not None:
+            with contextlib.suppress(OSError):
+                os.kill(self._child, signal.SIGKILL)
+            os.waitpid(self._child, 0)
+            self._child = None
+
+
+def _serve_calls(connection: Connection, parent: int, function: Callable) -> NoReturn:
+    """A kept child's life: answer each call, until the parent closes its end."""
+    _become_child(parent)
+    while True:
+        try:
+            arguments = pickle.loads(connection.recv_bytes())
+            connection.send_bytes(_called(function, arguments, {}))
+        except (EOFError, OSError):
+            os._exit(0)
 
 
 def _read_until(reader: int, deadline: float) -> bytes | None:

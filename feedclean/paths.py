@@ -59,14 +59,15 @@ def display_path(path: str) -> str:
     return path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace").translate(_UNPRINTABLE)
 
 
-def discover(paths: Iterable[Path], output_dir: Path, globs: tuple[str, ...] = ()) -> Iterator[Found]:
+def discover(paths: Iterable[Path], output_dir: Path | None, globs: tuple[str, ...] = ()) -> Iterator[Found]:
     """Inputs in a stable order (a folder's files before its subfolders), each root once.
 
     In a folder every regular, non-hidden file is an input (hidden folders
-    are skipped too), and the output folder is never entered. Folders that
-    cannot be read, and symlinks leading out of their folder, are reported.
+    are skipped too), and the output folder, if any (`feedclean learn` writes
+    no folder), is never entered. Folders that cannot be read, and symlinks
+    leading out of their folder, are reported.
     """
-    output_id = _identity(os.fspath(output_dir))
+    output_id = _identity(os.fspath(output_dir)) if output_dir is not None else None
     roots: set[str] = set()
     for root in paths:
         path = os.fspath(root)

@@ -63,7 +63,7 @@ _HOST_NAME = re.compile(r"[^\W_](?:[\w-]*[^\W_])?(?:\.[^\W_](?:[\w-]*[^\W_])?)*"
 # An element for trying selectors on: some only fail when evaluated (an undeclared namespace prefix).
 _PROBE = etree.Element("p")
 # A rules file larger than this is a mistake (a log, a device), not rules.
-_MAX_RULES_BYTES = 1024 * 1024
+MAX_RULES_BYTES = 1024 * 1024
 # Hosts whose merged rules are looked up without ranking the rules again.
 _HOSTS_REMEMBERED = 4096
 
@@ -325,8 +325,8 @@ def load_rules_file(path: Path) -> list[Rule]:
             raise RulesError(f"{path}: is a folder, not a rules file")
         if not stat.S_ISREG(status.st_mode):
             raise RulesError(f"{path}: not a regular file (a FIFO, device or socket)")
-        if status.st_size > _MAX_RULES_BYTES:
-            raise RulesError(f"{path}: {status.st_size:,} bytes; a rules file holds at most {_MAX_RULES_BYTES:,}")
+        if status.st_size > MAX_RULES_BYTES:
+            raise RulesError(f"{path}: {status.st_size:,} bytes; a rules file holds at most {MAX_RULES_BYTES:,}")
         text = path.read_text(encoding="utf-8-sig")
     except OSError as error:
         raise RulesError(f"{path}: cannot read rules file: {error.strerror or error}") from None

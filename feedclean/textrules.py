@@ -22,6 +22,8 @@ from re import _parser as sre_parse  # type: ignore[attr-defined]
 from typing import Any
 
 TEXT_FLAGS = re.IGNORECASE | re.DOTALL
+# strip_text rules only look at blocks with at most this much text (more is article text).
+TEXT_RULE_MAX_CHARS = 600
 # What \s stands for at the start of a text (texts are whitespace-collapsed, so this rarely matters).
 _SPACES = frozenset(chr(code) for code in range(0x3001) if chr(code).isspace())
 # A group of plain alternatives at the start of a pattern, and what may make its start optional.

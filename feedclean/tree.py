@@ -115,6 +115,18 @@ def cut_from(start: etree._Element, root: etree._Element) -> None:
     remove(start)
 
 
+# What sets a line apart as a label or a heading, when it is all the line holds.
+_EMPHASIS = frozenset(("strong", "b", "h1", "h2", "h3", "h4", "h5", "h6"))
+
+
+def all_emphasised(element: etree._Element) -> bool:
+    """Whether every character of the block sits inside bold or a heading."""
+    if (element.text or "").strip():
+        return False
+    children = list(element)
+    return bool(children) and all(child.tag in _EMPHASIS and not (child.tail or "").strip() for child in children)
+
+
 def excerpt(element: etree._Element, limit: int = 60) -> str:
     """A short description of an element for `feedclean explain`: the tag, its telling attributes, its text."""
     attributes = " ".join(

@@ -208,6 +208,13 @@ def write_report(path: Path, report: dict) -> str | None:
 def report_problem(path: Path | str) -> str | None:
     """Why the file at `path` must not be replaced by a report, or None: a report replaces only
     an earlier report or an empty file, never an input, an article or a device."""
+    return replacement_problem(path, _REPORT_STARTS, "a feedclean report", "--report")
+
+
+def replacement_problem(path: Path | str, starts: tuple[bytes, ...], kind: str, option: str) -> str | None:
+    """Why the file at `path` must not be replaced by `kind`, a file that begins with one of
+    `starts`, or None: such a file replaces only an earlier one of its kind or an empty file
+    (a path mistyped onto an input, a hand-written file or a device costs nothing)."""
     try:
         descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
     except FileNotFoundError:
@@ -217,11 +224,11 @@ def report_problem(path: Path | str) -> str | None:
     try:
         if not stat.S_ISREG(os.fstat(descriptor).st_mode):
             return "not a regular file; not replaced"
-        start = os.read(descriptor, max(map(len, _REPORT_STARTS)))
+        start = os.read(descriptor, max(map(len, starts)))
     finally:
         os.close(descriptor)
-    if start and not start.startswith(_REPORT_STARTS):
-        return "holds a file that is not a feedclean report; not replaced (move it, or choose another --report)"
+    if start and not start.startswith(starts):
+        return f"holds a file that is not {kind}; not replaced (move it, or choose another {option})"
     return None
 
 
