@@ -2,44 +2,47 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import stat
 import sys
-from collections.abc import Callable, Iterator
-from importlib import import_module
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO, ClassVar, NoReturn, TypeVar
+from typing import TYPE_CHECKING, NoReturn
 
 import click
 
 from . import __version__
+from .clitypes import (
+    EXIT_FAILED,
+    EXIT_INTERRUPTED,
+    EXIT_LOCKED,
+    ByteSize,
+    CommandError,
+    OutputPath,
+    RulesFileError,
+    Share,
+    glob_option,
+    load_rules,
+    max_size_option,
+    no_user_rules_option,
+    quiet_option,
+    rules_option,
+    seconds_option,
+    timeout_option,
+    user_rules_file,
+)
 from .learn import DEFAULT_MAX_CHARS, DEFAULT_MIN_ARTICLES, DEFAULT_MIN_SHARE
 from .learn import HEADER_START as LEARNED_HEADER
-from .limits import (
-    DEFAULT_MAX_BYTES,
-    DEFAULT_SETTLE_SECONDS,
-    DEFAULT_TIMEOUT_SECONDS,
-    input_problem,
-    over_size_limit,
-    within_time_limit,
-)
+from .limits import DEFAULT_MAX_BYTES, DEFAULT_SETTLE_SECONDS
 from .paths import FORMATS, display_path, is_inside
-from .rules import BUILTIN, MAX_RULES_BYTES, RulesError, RuleSet
+from .rules import MAX_RULES_BYTES
 from .state import StateError
 from .statefolder import LockBusy
+from .stdio import convert_stdin, convert_to_stdout, guarded, read_one, stdin_bytes, stdout_failed, to_stdout
 from .textrules import TEXT_RULE_MAX_CHARS
 from .write import replacement_problem, report_problem, write_atomic, write_report
 
 if TYPE_CHECKING:
     from .progress import Reporter
-
-T = TypeVar("T")
-
-EXIT_FAILED = 1
-EXIT_LOCKED = 3
-EXIT_INTERRUPTED = 130
 
 CONVERT_HELP = """Convert RSS dumps to clean Markdown (or JSON) articles.
 
@@ -67,127 +70,6 @@ the options, the rules or feedclean's version changed (--force redoes all).
 Exit status: 0 all converted, 1 some inputs failed (each named on stderr),
 2 usage error, 3 another run holds the output folder (with --no-wait).
 """
-
-
-# Standard input and single files are read this much at a time, up to --max-size.
-_READ_CHUNK = 1024 * 1024
-
-
-class CommandError(click.ClickException):
-    """A problem the user can fix (not a mistyped command line): one line, no usage banner."""
-
-    def show(self, file=None) -> None:
-        click.echo(f"feedclean: error: {self.format_message()}", err=True)
-
-
-class RulesFileError(CommandError):
-    """A broken rules file: status 2 like a usage error, since nothing was converted."""
-
-    exit_code = 2
-
-
-class ByteSize(click.ParamType):
-    """A size such as 500000, 800k, 20M or 1G."""
-
-    name = "size"
-    _UNITS: ClassVar[dict[str, int]] = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
-    _LARGEST = 16 * 1024**3
-
-    def convert(self, value, param, ctx):
-        if isinstance(value, int):
-            return value
-        text = str(value).strip().lower().removesuffix("b").removesuffix("i")
-        unit = text[-1:] if text[-1:] in ("k", "m", "g") else ""
-        number = text[: len(text) - len(unit)]
-        try:
-            size = int(float(number) * self._UNITS[unit])
-        except (ValueError, OverflowError):
-            self.fail(f"{value!r} is not a size like 800k, 20M or 1G", param, ctx)
-        if size <= 0:
-            self.fail("the size limit must be positive", param, ctx)
-        if size > self._LARGEST:
-            self.fail(f"{value!r} is more than feedclean reads of one input (16G)", param, ctx)
-        return size
-
-
-class Seconds(click.ParamType):
-    """A duration: 0 or more seconds, fractions allowed (tests and impatient users go below one), at most a day."""
-
-    name = "seconds"
-    _LONGEST = 24 * 3600.0
-
-    def convert(self, value, param, ctx):
-        try:
-            seconds = float(value)
-        except (TypeError, ValueError):
-            self.fail(f"{value!r} is not a number of seconds", param, ctx)
-        if not 0 <= seconds <= self._LONGEST:  # also refuses nan
-            self.fail(f"{value!r} is not between 0 and {self._LONGEST:g} seconds", param, ctx)
-        return seconds
-
-
-class OutputPath(click.Path):
-    """A path to write to; an empty one (`-o "$OUT"` with OUT unset) is refused, not read as "."."""
-
-    def convert(self, value, param, ctx):
-        if isinstance(value, str) and not value.strip():
-            self.fail("an empty path (is a shell variable unset?)", param, ctx)
-        return super().convert(value, param, ctx)
-
-
-def user_rules_file() -> Path:
-    """~/.config/feedclean/rules.toml, or under $XDG_CONFIG_HOME when set."""
-    base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
-    return Path(base) / "feedclean" / "rules.toml"
-
-
-def load_rules(files: tuple[Path, ...], use_user_rules: bool) -> RuleSet:
-    """The built-in rules, then the user's default file (if any), then each --rules file."""
-    chosen = list(files)
-    default = user_rules_file()
-    try:
-        if use_user_rules and default.exists():  # a folder or FIFO there is an error, not silence
-            chosen.insert(0, default)
-    except OSError as error:
-        raise RulesFileError(f"rules: cannot tell whether {default} exists ({error.strerror}); use --no-user-rules") from None
-    try:
-        return BUILTIN.with_files(chosen)
-    except RulesError as error:
-        raise RulesFileError(f"rules: {error}") from None
-
-
-rules_option = click.option(
-    "--rules",
-    "rule_files",
-    multiple=True,
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="A rules file (TOML) to add to the built-in rules; repeatable.",
-)
-no_user_rules_option = click.option(
-    "--no-user-rules",
-    is_flag=True,
-    help="Ignore the user rules file (~/.config/feedclean/rules.toml, under $XDG_CONFIG_HOME when set).",
-)
-
-
-def _seconds_option(name: str, default: float, help_text: str) -> Callable:
-    return click.option(name, type=Seconds(), default=default, show_default=True, metavar="SECONDS", help=help_text)
-
-
-timeout_option = _seconds_option(
-    "--timeout", DEFAULT_TIMEOUT_SECONDS, "Fail an input that takes longer than this to convert (0: no limit)."
-)
-glob_option = click.option(
-    "--glob",
-    "globs",
-    multiple=True,
-    metavar="PATTERN",
-    help="Only inputs whose path in the folder matches, e.g. '*.txt'; repeatable.",
-)
-max_size_option = click.option(
-    "--max-size", type=ByteSize(), default=DEFAULT_MAX_BYTES, show_default="20M", help="Skip (as failed) inputs larger than this."
-)
-quiet_option = click.option("-q", "--quiet", is_flag=True, help="Print errors only.")
 
 
 class _Main(click.Group):
@@ -285,7 +167,7 @@ def main() -> None:
     type=OutputPath(dir_okay=False, path_type=Path),
     help="Also write the run's summary and failures to this JSON file (never inside an input folder).",
 )
-@_seconds_option(
+@seconds_option(
     "--settle",
     DEFAULT_SETTLE_SECONDS,
     "An input modified less than this long ago may still be being written: wait until it is that old.",
@@ -318,14 +200,14 @@ def convert(
         _write_report(report_file, {"error": error.format_message()})
         raise
     if not paths or paths == (Path("-"),):
-        _convert_stdin(output_dir, output_format, rules, max_size, timeout)
+        convert_stdin(output_dir, output_format, rules, max_size, timeout)
         return
     if Path("-") in paths:
         _refuse(report_file, "'-' (stdin) cannot be mixed with files or folders")
     if output_dir is None:
         if len(paths) == 1 and not paths[0].is_dir():
             name = display_path(str(paths[0]))
-            _convert_to_stdout(_read_one(paths[0], name, max_size), name, output_format, rules, max_size, timeout)
+            convert_to_stdout(read_one(paths[0], name, max_size), name, output_format, rules, max_size, timeout)
             return
         _refuse(report_file, "give an output folder with -o OUT (a single file, or stdin, may go to stdout)")
     from .batch import Options, run
@@ -362,7 +244,7 @@ def convert(
         click.echo(f"feedclean: another run ({busy}) is writing to {output_dir}; not waiting (--no-wait)", err=True)
         sys.exit(EXIT_LOCKED)
     except ListingFailed as failed:
-        _stdout_failed(failed.__cause__)
+        stdout_failed(failed.__cause__)
     except StateError as error:
         _stop_run(reporter, report_file, str(error))
     except OSError as error:
@@ -373,7 +255,7 @@ def convert(
         click.echo("feedclean: interrupted; what was written is complete, the next run converts the rest", err=True)
         sys.exit(EXIT_INTERRUPTED)
     if dry_run:
-        with _to_stdout():  # the listing's last lines, written now, where a full disk can be told
+        with to_stdout():  # the listing's last lines, written now, where a full disk can be told
             pass
     reporter.finish(summary)
     if summary.state_error:
@@ -402,102 +284,6 @@ def _write_report(report_file: Path | None, report: dict) -> bool:
     return problem is None
 
 
-def _read_one(path: Path, name: str, max_size: int) -> bytes:
-    """A single input file's bytes; a FIFO, a device or a file over the limit is refused unread."""
-    try:
-        status = path.stat()
-        if not stat.S_ISREG(status.st_mode):
-            _fail(name, "not a regular file (a FIFO, device or socket)")
-        if status.st_size > max_size:
-            _fail(name, over_size_limit(max_size, status.st_size))
-        with path.open("rb") as handle:
-            return _read_limited(handle, max_size, name)
-    except OSError as error:
-        _fail(name, f"cannot read: {error.strerror or error}")
-
-
-def _read_limited(handle: BinaryIO, limit: int, name: str) -> bytes:
-    """All of an input, a chunk at a time (a limit of gigabytes allocates nothing up front);
-    one byte more than `limit` fails it, with no need to read the rest."""
-    chunks = []
-    size = 0
-    while size <= limit:
-        chunk = handle.read(min(_READ_CHUNK, limit + 1 - size))
-        if not chunk:
-            break
-        chunks.append(chunk)
-        size += len(chunk)
-    if size > limit:
-        _fail(name, over_size_limit(limit))
-    return b"".join(chunks)
-
-
-def _stdin_bytes(max_size: int) -> bytes:
-    if sys.stdin is None or sys.stdin.isatty():
-        raise click.UsageError("no input: give files or folders to convert, or pipe a dump into stdin")
-    return _read_limited(sys.stdin.buffer, max_size, "<stdin>")
-
-
-def _convert_stdin(output_dir: Path | None, output_format: str, rules: RuleSet, max_size: int, timeout: float) -> None:
-    if output_dir is not None:
-        raise click.UsageError("reading stdin writes the article to stdout; drop -o, or give files or folders to convert")
-    _convert_to_stdout(_stdin_bytes(max_size), "<stdin>", output_format, rules, max_size, timeout)
-
-
-def _convert_to_stdout(data: bytes, name: str, output_format: str, rules: RuleSet, max_size: int, timeout: float) -> None:
-    """One input's articles on stdout (a feed's as a JSON array, or Markdown files one after another)."""
-    import_module(f"{__package__}.pipeline")  # loaded here, so the child process that converts has it already
-    text, warnings = _guarded(name, timeout, _render, data, name, output_format, rules, max_size)
-    for warning in warnings:
-        click.echo(f"feedclean: warning: {name}: {warning}", err=True)
-    with _to_stdout():
-        sys.stdout.buffer.write(text.encode("utf-8"))
-
-
-def _render(data: bytes, name: str, output_format: str, rules: RuleSet, max_size: int) -> tuple[str, list[str]]:
-    """The text and the warnings: what comes back from the process that converts."""
-    from .pipeline import process_all, render_all
-
-    articles = process_all(data, name, rules=rules, max_bytes=max_size)
-    return render_all(articles, output_format), [warning for article in articles for warning in article.warnings]
-
-
-def _guarded(name: str, timeout: float, function: Callable[..., T], *args, **kwargs) -> T:
-    """`function(*args, **kwargs)` in a process killed after `timeout` seconds (limits.py); any
-    failure is one line about `name`."""
-    try:
-        return within_time_limit(timeout, function, *args, **kwargs)
-    except Exception as error:  # a bug too must give one line, never a traceback
-        _fail(name, input_problem(error, timeout))
-
-
-@contextlib.contextmanager
-def _to_stdout() -> Iterator[None]:
-    """Around writing to stdout: a closed or full stdout is one line, never a traceback."""
-    if sys.stdout is None:
-        _fail("stdout", "closed: nowhere to write the output (redirect it to a file)")
-    try:
-        yield
-        sys.stdout.flush()
-    except OSError as error:
-        _stdout_failed(error)
-
-
-def _stdout_failed(error: BaseException | None) -> NoReturn:
-    """The reader of our output went away (`--dry-run | head`): stop quietly, as `cat` would;
-    any other failure (a full disk) is said."""
-    if not isinstance(error, BrokenPipeError):
-        click.echo(f"feedclean: error: cannot write to stdout: {getattr(error, 'strerror', None) or error}", err=True)
-    with contextlib.suppress(OSError, ValueError):
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing more to flush at exit
-    sys.exit(EXIT_FAILED)
-
-
-def _fail(name: str, reason: str) -> NoReturn:
-    click.echo(f"feedclean: error: {name}: {reason}", err=True)
-    sys.exit(EXIT_FAILED)
-
-
 def _cpu_count() -> int:
     try:
         return max(1, len(os.sched_getaffinity(0)))
@@ -521,7 +307,7 @@ def rules(as_json, rule_files, no_user_rules) -> None:
 
     ruleset = load_rules(rule_files, not no_user_rules)
     listing = rules_listing(ruleset)
-    with _to_stdout():
+    with to_stdout():
         if as_json:
             click.echo(json.dumps(listing, ensure_ascii=False, indent=2))
         else:
@@ -551,9 +337,9 @@ def explain(file, as_json, max_size, timeout, rule_files, no_user_rules) -> None
 
     ruleset = load_rules(rule_files, not no_user_rules)
     name = "<stdin>" if str(file) == "-" else display_path(str(file))
-    data = _stdin_bytes(max_size) if name == "<stdin>" else _read_one(file, name, max_size)
-    report = _guarded(name, timeout, explain_dump, data, name, ruleset, max_size)
-    with _to_stdout():
+    data = stdin_bytes(max_size) if name == "<stdin>" else read_one(file, name, max_size)
+    report = guarded(name, timeout, explain_dump, data, name, ruleset, max_size)
+    with to_stdout():
         if as_json:
             click.echo(json.dumps(report, ensure_ascii=False, indent=2))
         else:
@@ -588,21 +374,6 @@ Examples:
 Exit status: 0 learned, 1 some inputs failed (each named on stderr; the
 file is written all the same), 2 usage error (nothing was read).
 """
-
-
-class Share(click.ParamType):
-    """A share of a host's articles: more than 0, at most 1 (0.2 is one in five)."""
-
-    name = "share"
-
-    def convert(self, value, param, ctx):
-        try:
-            share = float(value)
-        except (TypeError, ValueError):
-            self.fail(f"{value!r} is not a number", param, ctx)
-        if not 0 < share <= 1:  # also refuses nan
-            self.fail(f"{value!r} is not a share above 0 and at most 1 (0.2 is one article in five)", param, ctx)
-        return share
 
 
 @main.command(help=LEARN_HELP)
@@ -664,7 +435,7 @@ def learn(
             " raise --min-articles or --min-share, or learn from fewer folders at a time"
         )
     if target is None:
-        with _to_stdout():
+        with to_stdout():
             sys.stdout.buffer.write(data)
     else:
         try:

@@ -1,0 +1,121 @@
+"""One input to stdout: a dump piped in, or a single file given without -o. Reading stops at
+--max-size, the conversion runs under --timeout in its own process, and any failure, of the
+input or of stdout, is one line and a status, never a traceback."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import stat
+import sys
+from collections.abc import Callable, Iterator
+from importlib import import_module
+from pathlib import Path
+from typing import BinaryIO, NoReturn, TypeVar
+
+import click
+
+from .clitypes import EXIT_FAILED
+from .limits import input_problem, over_size_limit, within_time_limit
+from .rules import RuleSet
+
+T = TypeVar("T")
+
+# Standard input and single files are read this much at a time, up to --max-size.
+_READ_CHUNK = 1024 * 1024
+
+
+def read_one(path: Path, name: str, max_size: int) -> bytes:
+    """A single input file's bytes; a FIFO, a device or a file over the limit is refused unread."""
+    try:
+        status = path.stat()
+        if not stat.S_ISREG(status.st_mode):
+            fail(name, "not a regular file (a FIFO, device or socket)")
+        if status.st_size > max_size:
+            fail(name, over_size_limit(max_size, status.st_size))
+        with path.open("rb") as handle:
+            return _read_limited(handle, max_size, name)
+    except OSError as error:
+        fail(name, f"cannot read: {error.strerror or error}")
+
+
+def _read_limited(handle: BinaryIO, limit: int, name: str) -> bytes:
+    """All of an input, a chunk at a time (a limit of gigabytes allocates nothing up front);
+    one byte more than `limit` fails it, with no need to read the rest."""
+    chunks = []
+    size = 0
+    while size <= limit:
+        chunk = handle.read(min(_READ_CHUNK, limit + 1 - size))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    if size > limit:
+        fail(name, over_size_limit(limit))
+    return b"".join(chunks)
+
+
+def stdin_bytes(max_size: int) -> bytes:
+    if sys.stdin is None or sys.stdin.isatty():
+        raise click.UsageError("no input: give files or folders to convert, or pipe a dump into stdin")
+    return _read_limited(sys.stdin.buffer, max_size, "<stdin>")
+
+
+def convert_stdin(output_dir: Path | None, output_format: str, rules: RuleSet, max_size: int, timeout: float) -> None:
+    if output_dir is not None:
+        raise click.UsageError("reading stdin writes the article to stdout; drop -o, or give files or folders to convert")
+    convert_to_stdout(stdin_bytes(max_size), "<stdin>", output_format, rules, max_size, timeout)
+
+
+def convert_to_stdout(data: bytes, name: str, output_format: str, rules: RuleSet, max_size: int, timeout: float) -> None:
+    """One input's articles on stdout (a feed's as a JSON array, or Markdown files one after another)."""
+    import_module(f"{__package__}.pipeline")  # loaded here, so the child process that converts has it already
+    text, warnings = guarded(name, timeout, _render, data, name, output_format, rules, max_size)
+    for warning in warnings:
+        click.echo(f"feedclean: warning: {name}: {warning}", err=True)
+    with to_stdout():
+        sys.stdout.buffer.write(text.encode("utf-8"))
+
+
+def _render(data: bytes, name: str, output_format: str, rules: RuleSet, max_size: int) -> tuple[str, list[str]]:
+    """The text and the warnings: what comes back from the process that converts."""
+    from .pipeline import process_all, render_all
+
+    articles = process_all(data, name, rules=rules, max_bytes=max_size)
+    return render_all(articles, output_format), [warning for article in articles for warning in article.warnings]
+
+
+def guarded(name: str, timeout: float, function: Callable[..., T], *args, **kwargs) -> T:
+    """`function(*args, **kwargs)` in a process killed after `timeout` seconds (limits.py); any
+    failure is one line about `name`."""
+    try:
+        return within_time_limit(timeout, function, *args, **kwargs)
+    except Exception as error:  # a bug too must give one line, never a traceback
+        fail(name, input_problem(error, timeout))
+
+
+@contextlib.contextmanager
+def to_stdout() -> Iterator[None]:
+    """Around writing to stdout: a closed or full stdout is one line, never a traceback."""
+    if sys.stdout is None:
+        fail("stdout", "closed: nowhere to write the output (redirect it to a file)")
+    try:
+        yield
+        sys.stdout.flush()
+    except OSError as error:
+        stdout_failed(error)
+
+
+def stdout_failed(error: BaseException | None) -> NoReturn:
+    """The reader of our output went away (`--dry-run | head`): stop quietly, as `cat` would;
+    any other failure (a full disk) is said."""
+    if not isinstance(error, BrokenPipeError):
+        click.echo(f"feedclean: error: cannot write to stdout: {getattr(error, 'strerror', None) or error}", err=True)
+    with contextlib.suppress(OSError, ValueError):
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing more to flush at exit
+    sys.exit(EXIT_FAILED)
+
+
+def fail(name: str, reason: str) -> NoReturn:
+    click.echo(f"feedclean: error: {name}: {reason}", err=True)
+    sys.exit(EXIT_FAILED)
