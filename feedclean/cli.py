@@ -17,29 +17,44 @@ from .clitypes import (
     EXIT_LOCKED,
     ByteSize,
     CommandError,
+    Main,
     OutputPath,
+    ReportingCommand,
     RulesFileError,
     Share,
+    cpu_count,
     glob_option,
     load_rules,
     max_size_option,
     no_user_rules_option,
+    output_file_option,
+    output_target,
     quiet_option,
+    refuse,
     rules_option,
+    save_report,
     seconds_option,
     timeout_option,
     user_rules_file,
 )
 from .learn import DEFAULT_MAX_CHARS, DEFAULT_MIN_ARTICLES, DEFAULT_MIN_SHARE
-from .learn import HEADER_START as LEARNED_HEADER
 from .limits import DEFAULT_MAX_BYTES, DEFAULT_SETTLE_SECONDS
 from .paths import FORMATS, display_path, is_inside
 from .rules import MAX_RULES_BYTES
 from .state import StateError
 from .statefolder import LockBusy
-from .stdio import convert_stdin, convert_to_stdout, guarded, read_one, stdin_bytes, stdout_failed, to_stdout
+from .stdio import (
+    convert_stdin,
+    convert_to_stdout,
+    guarded,
+    read_one,
+    stdin_bytes,
+    stdout_failed,
+    to_stdout,
+    write_output,
+)
 from .textrules import TEXT_RULE_MAX_CHARS
-from .write import replacement_problem, report_problem, write_atomic, write_report
+from .write import report_problem
 
 if TYPE_CHECKING:
     from .progress import Reporter
@@ -72,44 +87,7 @@ Exit status: 0 all converted, 1 some inputs failed (each named on stderr),
 """
 
 
-class _Main(click.Group):
-    """Ctrl-C anywhere is status 130 and one line, as the README says (click would say "Aborted!", 1)."""
-
-    def invoke(self, ctx: click.Context):
-        try:
-            return super().invoke(ctx)
-        except KeyboardInterrupt:
-            click.echo("feedclean: interrupted", err=True)
-            sys.exit(EXIT_INTERRUPTED)
-
-
-class _ReportingCommand(click.Command):
-    """A command line that click refuses still gets --report's {"error": …}, so a cron job whose
-    dumps folder went missing never leaves monitoring reading the last good report."""
-
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        given = list(args)  # click consumes `args`
-        try:
-            return super().parse_args(ctx, args)
-        except click.UsageError as error:
-            report = _report_argument(given)
-            if report:
-                _write_report(Path(report), {"error": error.format_message()})
-            raise
-
-
-def _report_argument(args: list[str]) -> str | None:
-    for index, argument in enumerate(args):
-        if argument == "--":
-            break
-        if argument == "--report" and index + 1 < len(args):
-            return args[index + 1].strip() or None
-        if argument.startswith("--report="):
-            return argument.partition("=")[2].strip() or None
-    return None
-
-
-@click.group(cls=_Main, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.group(cls=Main, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, "-V", "--version", prog_name="feedclean")
 def main() -> None:
     """feedclean: RSS dumps in, clean Markdown or JSON articles out.
@@ -125,7 +103,7 @@ def main() -> None:
     """
 
 
-@main.command(cls=_ReportingCommand, help=CONVERT_HELP)
+@main.command(cls=ReportingCommand, help=CONVERT_HELP)
 @click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path, allow_dash=True))
 @click.option(
     "-o",
@@ -197,26 +175,26 @@ def convert(
     try:
         rules = load_rules(rule_files, not no_user_rules)
     except RulesFileError as error:
-        _write_report(report_file, {"error": error.format_message()})
+        save_report(report_file, {"error": error.format_message()})
         raise
     if not paths or paths == (Path("-"),):
         convert_stdin(output_dir, output_format, rules, max_size, timeout)
         return
     if Path("-") in paths:
-        _refuse(report_file, "'-' (stdin) cannot be mixed with files or folders")
+        refuse(report_file, "'-' (stdin) cannot be mixed with files or folders")
     if output_dir is None:
         if len(paths) == 1 and not paths[0].is_dir():
             name = display_path(str(paths[0]))
             convert_to_stdout(read_one(paths[0], name, max_size), name, output_format, rules, max_size, timeout)
             return
-        _refuse(report_file, "give an output folder with -o OUT (a single file, or stdin, may go to stdout)")
+        refuse(report_file, "give an output folder with -o OUT (a single file, or stdin, may go to stdout)")
     from .batch import Options, run
     from .paths import discover
     from .progress import ListingFailed, Reporter
 
     for path in paths:
         if path.is_dir() and output_dir.exists() and os.path.samefile(path, output_dir):
-            _refuse(report_file, f"the output folder {output_dir} is the input folder {path}; choose another -o")
+            refuse(report_file, f"the output folder {output_dir} is the input folder {path}; choose another -o")
         if report_file is not None and path.is_dir() and is_inside(report_file, path):
             raise click.UsageError(f"the report {report_file} is inside the input folder {path}, so it would be an input")
     if report_file is not None and (problem := report_problem(report_file)):
@@ -224,7 +202,7 @@ def convert(
     options = Options(
         output_dir=output_dir,
         output_format=output_format,
-        jobs=jobs or _cpu_count(),
+        jobs=jobs or cpu_count(),
         force=force,
         dedupe=dedupe,
         dry_run=dry_run,
@@ -240,7 +218,7 @@ def convert(
         summary = run(list(paths), options, rules, reporter, on_wait=reporter.waiting)
     except LockBusy as busy:
         reporter.stop()
-        _write_report(report_file, {"error": f"another run ({busy}) is writing to {output_dir}"})
+        save_report(report_file, {"error": f"another run ({busy}) is writing to {output_dir}"})
         click.echo(f"feedclean: another run ({busy}) is writing to {output_dir}; not waiting (--no-wait)", err=True)
         sys.exit(EXIT_LOCKED)
     except ListingFailed as failed:
@@ -260,35 +238,14 @@ def convert(
     reporter.finish(summary)
     if summary.state_error:
         click.echo(f"feedclean: error: {summary.state_error}", err=True)
-    if not _write_report(report_file, summary.as_dict()) or summary.failures or summary.state_error:
+    if not save_report(report_file, summary.as_dict()) or summary.failures or summary.state_error:
         sys.exit(EXIT_FAILED)
 
 
 def _stop_run(reporter: Reporter, report_file: Path | None, problem: str) -> NoReturn:
     reporter.stop()
-    _write_report(report_file, {"error": problem})
+    save_report(report_file, {"error": problem})
     raise CommandError(problem)
-
-
-def _refuse(report_file: Path | None, problem: str) -> NoReturn:
-    """A usage error that stops the run before it starts: the report says so, never stays stale."""
-    _write_report(report_file, {"error": problem})
-    raise click.UsageError(problem)
-
-
-def _write_report(report_file: Path | None, report: dict) -> bool:
-    """Write the report; False, said in one line, when it cannot be."""
-    problem = write_report(report_file, report) if report_file is not None else None
-    if problem is not None:
-        click.echo(f"feedclean: error: the report {report_file}: {problem}", err=True)
-    return problem is None
-
-
-def _cpu_count() -> int:
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:
-        return os.cpu_count() or 1
 
 
 @main.command()
@@ -378,13 +335,7 @@ file is written all the same), 2 usage error (nothing was read).
 
 @main.command(help=LEARN_HELP)
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
-@click.option(
-    "-o",
-    "--output",
-    "output_file",
-    type=OutputPath(dir_okay=False, path_type=Path),
-    help="Write the rules file here (replacing only a file learn wrote); default: stdout.",
-)
+@output_file_option("Write the rules file here (replacing only a file learn wrote); default: stdout.")
 @click.option(
     "--min-articles",
     type=click.IntRange(min=2),
@@ -417,10 +368,11 @@ def learn(
 ) -> None:
     from .learn import LearnOptions, rules_text
     from .learn import learn as learn_rules
+    from .learn import target_problem as learn_target_problem
 
     ruleset = load_rules(rule_files, not no_user_rules)
     read_rules = [*rule_files, *([] if no_user_rules else [user_rules_file()])]
-    target = _learn_target(output_file, paths, read_rules) if output_file is not None else None
+    target = output_target(output_file, learn_target_problem, paths, read_rules)
     options = LearnOptions(min_articles, min_share, max_chars, globs, max_size, timeout)
 
     def say_failure(name: str, problem: str | None) -> None:
@@ -434,14 +386,7 @@ def learn(
             f"the learned rules come to {len(data):,} bytes, more than a rules file may hold ({MAX_RULES_BYTES:,}):"
             " raise --min-articles or --min-share, or learn from fewer folders at a time"
         )
-    if target is None:
-        with to_stdout():
-            sys.stdout.buffer.write(data)
-    else:
-        try:
-            write_atomic(target, data)
-        except OSError as error:
-            raise CommandError(f"cannot write {output_file}: {error.strerror or error}") from None
+    write_output(data, target, output_file)
     if not quiet:
         unknown = f" (and {learned.without_host:,} without a host name)" if learned.without_host else ""
         failed = f"; {_counted(len(learned.failures), 'input')} failed" if learned.failures else ""
@@ -452,29 +397,6 @@ def learn(
         )
     if learned.failures:
         sys.exit(EXIT_FAILED)
-
-
-def _learn_target(output_file: Path, paths: tuple[Path, ...], rule_files: list[Path]) -> Path:
-    """Where -o writes (through a symlink, to where it points), or a usage error: never onto an
-    input or into an input folder (the next run would read it as a dump), never onto a rules
-    file learning reads (its sentences, already removed, would not be learned again and would be
-    lost), and only over an earlier learned file or an empty one."""
-    target = Path(os.path.realpath(output_file))
-    shown = display_path(str(output_file))
-    for path in paths:
-        if is_inside(target, path):
-            where = "inside the input folder" if path.is_dir() else "the input"
-            raise click.UsageError(f"-o {shown} is {where} {display_path(str(path))}; write the rules elsewhere")
-    for rules_file in rule_files:
-        if is_inside(target, rules_file):
-            raise click.UsageError(
-                f"-o {shown} is the rules file {display_path(str(rules_file))}, which learn and convert read: write"
-                " the learned rules elsewhere, review them, then append what you keep"
-            )
-    problem = replacement_problem(target, (LEARNED_HEADER.encode(),), "a file feedclean learn wrote", "-o")
-    if problem is not None:
-        raise click.UsageError(f"-o {shown}: {problem}")
-    return target
 
 
 def _counted(number: int, noun: str) -> str:

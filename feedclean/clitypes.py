@@ -1,17 +1,21 @@
-"""The command line's value types, shared options and rules loading: what every command parses
-the same way, kept apart so that cli.py reads as the list of commands."""
+"""The command line's value types, shared options, command classes, rules loading and --report
+and -o handling: what every command parses the same way, kept apart so that cli.py reads as the
+list of commands."""
 
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, NoReturn
 
 import click
 
 from .limits import DEFAULT_MAX_BYTES, DEFAULT_TIMEOUT_SECONDS
+from .paths import display_path
 from .rules import BUILTIN, RulesError, RuleSet
+from .write import write_report
 
 EXIT_FAILED = 1
 EXIT_LOCKED = 3
@@ -135,6 +139,11 @@ max_size_option = click.option(
 quiet_option = click.option("-q", "--quiet", is_flag=True, help="Print errors only.")
 
 
+def output_file_option(help_text: str) -> Callable:
+    """-o for a command that writes one file (to stdout without it); see output_target."""
+    return click.option("-o", "--output", "output_file", type=OutputPath(dir_okay=False, path_type=Path), help=help_text)
+
+
 class Share(click.ParamType):
     """A share of a host's articles: more than 0, at most 1 (0.2 is one in five)."""
 
@@ -148,3 +157,73 @@ class Share(click.ParamType):
         if not 0 < share <= 1:  # also refuses nan
             self.fail(f"{value!r} is not a share above 0 and at most 1 (0.2 is one article in five)", param, ctx)
         return share
+
+
+class Main(click.Group):
+    """Ctrl-C anywhere is status 130 and one line, as the README says (click would say "Aborted!", 1)."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:
+            click.echo("feedclean: interrupted", err=True)
+            sys.exit(EXIT_INTERRUPTED)
+
+
+class ReportingCommand(click.Command):
+    """A command line that click refuses still gets --report's {"error": …}, so a cron job whose
+    dumps folder went missing never leaves monitoring reading the last good report."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        given = list(args)  # click consumes `args`
+        try:
+            return super().parse_args(ctx, args)
+        except click.UsageError as error:
+            report = _report_argument(given)
+            if report:
+                save_report(Path(report), {"error": error.format_message()})
+            raise
+
+
+def _report_argument(args: list[str]) -> str | None:
+    for index, argument in enumerate(args):
+        if argument == "--":
+            break
+        if argument == "--report" and index + 1 < len(args):
+            return args[index + 1].strip() or None
+        if argument.startswith("--report="):
+            return argument.partition("=")[2].strip() or None
+    return None
+
+
+def refuse(report_file: Path | None, problem: str) -> NoReturn:
+    """A usage error that stops the run before it starts: the report says so, never stays stale."""
+    save_report(report_file, {"error": problem})
+    raise click.UsageError(problem)
+
+
+def save_report(report_file: Path | None, report: dict) -> bool:
+    """Write the report; False, said in one line, when it cannot be."""
+    problem = write_report(report_file, report) if report_file is not None else None
+    if problem is not None:
+        click.echo(f"feedclean: error: the report {report_file}: {problem}", err=True)
+    return problem is None
+
+
+def cpu_count() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:
+        return os.cpu_count() or 1
+
+
+def output_target(output_file: Path | None, problem_of: Callable[..., str | None], *context: object) -> Path | None:
+    """Where -o writes (through a symlink, to where it points), or a usage error naming what
+    `problem_of(target, *context)` finds wrong with it; None for stdout."""
+    if output_file is None:
+        return None
+    target = Path(os.path.realpath(output_file))
+    problem = problem_of(target, *context)
+    if problem is not None:
+        raise click.UsageError(f"-o {display_path(str(output_file))}: {problem}")
+    return target

@@ -28,7 +28,6 @@ import hashlib
 import math
 import os
 import re
-import stat
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from functools import partial
@@ -37,14 +36,14 @@ from pathlib import Path
 from lxml import etree
 
 from . import __version__
-from .article import Article, InputError
-from .limits import DEFAULT_MAX_BYTES, DEFAULT_TIMEOUT_SECONDS, TimeLimitedCalls, input_problem, over_size_limit
-from .paths import discover, display_path
+from .article import Article
+from .limits import DEFAULT_MAX_BYTES, DEFAULT_TIMEOUT_SECONDS, each_input, read_input
+from .paths import display_path, is_inside
 from .rules import RuleSet, label_key, normalize_host
 from .textrules import TextRules
 from .tree import all_emphasised, leaf_blocks, text_of
 from .urls import host_of
-from .write import read_at_most
+from .write import replacement_problem
 
 DEFAULT_MIN_ARTICLES = 3
 DEFAULT_MIN_SHARE = 0.2
@@ -155,30 +154,36 @@ def learn(
     paths = list(paths)
     learned = Learned(rules=[], sources=tuple(display_path(os.fspath(path)) for path in paths), options=options)
     tallies: dict[str, _Tally] = {}
-    seen_inputs: set[str] = set()
     seen_articles: set[str] = set()
-    with TimeLimitedCalls(options.timeout, partial(_samples_of, rules=rules, options=options)) as samples_of:
-        for found in discover(paths, None, options.globs):
-            if found.key in seen_inputs:
-                continue
-            seen_inputs.add(found.key)
-            name = display_path(found.path)
-            problem = found.problem
-            samples: list[_Sample] = []
-            if problem is None:
-                try:
-                    samples = samples_of(found.path, name)
-                except Exception as error:  # one line for the input, whatever went wrong
-                    problem = input_problem(error, options.timeout)
-            if problem is not None:
-                learned.failures.append((name, problem))
-            else:
-                learned.without_host += _count(samples, name, tallies, seen_articles)
-            if on_input is not None:
-                on_input(name, problem)
+    samples_of = partial(_samples_of, rules=rules, options=options)
+    for name, samples, problem in each_input(paths, options.globs, options.timeout, samples_of):
+        if problem is not None:
+            learned.failures.append((name, problem))
+        else:
+            learned.without_host += _count(samples, name, tallies, seen_articles)
+        if on_input is not None:
+            on_input(name, problem)
     learned.articles = sum(tally.articles for tally in tallies.values())
     learned.rules = [rule for host in sorted(tallies) if (rule := _host_rule(host, tallies[host], options)).sentences]
     return learned
+
+
+def target_problem(target: Path, paths: Iterable[Path], rule_files: Iterable[Path]) -> str | None:
+    """Why -o must not write the learned rules to `target` (a real path), or None: never onto an
+    input or into an input folder (the next run would read it as a dump), never onto a rules file
+    learning reads (its sentences, already removed, would not be learned again and would be lost),
+    and only over an earlier learned file or an empty one."""
+    for path in paths:
+        if is_inside(target, path):
+            where = "inside the input folder" if path.is_dir() else "the input"
+            return f"is {where} {display_path(str(path))}; write the rules elsewhere"
+    for rules_file in rule_files:
+        if is_inside(target, rules_file):
+            return (
+                f"is the rules file {display_path(str(rules_file))}, which learn and convert read: write the learned"
+                " rules elsewhere, review them, then append what you keep"
+            )
+    return replacement_problem(target, (HEADER_START.encode(),), "a file feedclean learn wrote", "-o")
 
 
 def _count(samples: list[_Sample], example: str, tallies: dict[str, _Tally], seen_articles: set[str]) -> int:
@@ -223,26 +228,8 @@ def _samples_of(path: str, name: str, rules: RuleSet, options: LearnOptions) -> 
     """Read and clean one input (in the child process), and keep what learning needs of each article."""
     from .pipeline import process_all
 
-    articles = process_all(_read_input(path, options.max_bytes), name, rules=rules, max_bytes=options.max_bytes)
+    articles = process_all(read_input(path, options.max_bytes), name, rules=rules, max_bytes=options.max_bytes)
     return [_sample(article, options.max_chars) for article in articles]
-
-
-def _read_input(path: str, max_bytes: int) -> bytes:
-    """An input's bytes, as `convert` reads them: a regular file only (opened without blocking,
-    so a FIFO swapped in never hangs), refused unread when over the size limit."""
-    try:
-        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-        try:
-            status = os.fstat(descriptor)
-            if not stat.S_ISREG(status.st_mode):
-                raise InputError("not a regular file (a FIFO, device or socket)")
-            if status.st_size > max_bytes:
-                raise InputError(over_size_limit(max_bytes, status.st_size))
-            return read_at_most(descriptor, max_bytes + 1)
-        finally:
-            os.close(descriptor)
-    except OSError as error:
-        raise InputError(f"cannot read: {error.strerror or error}") from None
 
 
 def _sample(article: Article, max_chars: int) -> _Sample:

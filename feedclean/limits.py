@@ -14,12 +14,16 @@ import os
 import pickle
 import select
 import signal
+import stat
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from functools import cache
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, NoReturn, TypeVar
 
 from .article import InputError
+from .paths import discover, display_path
+from .write import read_at_most
 
 if TYPE_CHECKING:
     from multiprocessing.connection import Connection
@@ -69,6 +73,24 @@ def input_problem(error: Exception, seconds: float) -> str:
     if isinstance(error, TimedOut):
         return over_time_limit(seconds)
     return f"internal error ({type(error).__name__}: {error}); please report it"
+
+
+def read_input(path: str, max_bytes: int) -> bytes:
+    """An input's bytes, as `convert` reads them: a regular file only (opened without blocking,
+    so a FIFO swapped in never hangs), refused unread when over the size limit."""
+    try:
+        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        try:
+            status = os.fstat(descriptor)
+            if not stat.S_ISREG(status.st_mode):
+                raise InputError("not a regular file (a FIFO, device or socket)")
+            if status.st_size > max_bytes:
+                raise InputError(over_size_limit(max_bytes, status.st_size))
+            return read_at_most(descriptor, max_bytes + 1)
+        finally:
+            os.close(descriptor)
+    except OSError as error:
+        raise InputError(f"cannot read: {error.strerror or error}") from None
 
 
 def within_time_limit(seconds: float, function: Callable[..., _Result], *arguments: Any, **keywords: Any) -> _Result:
@@ -252,3 +274,31 @@ def kernel_call_prctl() -> Callable[..., int] | None:
         return ctypes.CDLL(None, use_errno=True).prctl
     except (OSError, AttributeError):
         return None
+
+
+def each_input(
+    paths: Iterable[Path], globs: tuple[str, ...], seconds: float, function: Callable[[str, str], _Result]
+) -> Iterator[tuple[str, _Result | None, str | None]]:
+    """Each input under `paths` with what `function(path, name)` made of it, called in a kept
+    child held to `seconds` (TimeLimitedCalls): (name, result, None), or (name, None, the
+    one-line problem) for an input that could not be found, read or converted.
+
+    Inputs are found as `convert` finds them (hidden files skipped, --glob, a file under two
+    roots once) and go one after another in that order, so only one input's result is held at
+    a time and a bad one costs itself alone."""
+    seen: set[str] = set()
+    with TimeLimitedCalls(seconds, function) as call:
+        for found in discover(paths, None, globs):
+            if found.key in seen:
+                continue
+            seen.add(found.key)
+            name = display_path(found.path)
+            if found.problem is not None:
+                yield name, None, found.problem
+                continue
+            try:
+                result = call(found.path, name)
+            except Exception as error:  # one line for the input, whatever went wrong
+                yield name, None, input_problem(error, seconds)
+                continue
+            yield name, result, None

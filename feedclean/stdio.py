@@ -15,9 +15,11 @@ from typing import BinaryIO, NoReturn, TypeVar
 
 import click
 
-from .clitypes import EXIT_FAILED
+from .clitypes import EXIT_FAILED, CommandError
 from .limits import input_problem, over_size_limit, within_time_limit
+from .paths import display_path
 from .rules import RuleSet
+from .write import write_atomic
 
 T = TypeVar("T")
 
@@ -83,6 +85,18 @@ def _render(data: bytes, name: str, output_format: str, rules: RuleSet, max_size
 
     articles = process_all(data, name, rules=rules, max_bytes=max_size)
     return render_all(articles, output_format), [warning for article in articles for warning in article.warnings]
+
+
+def write_output(data: bytes, target: Path | None, output_file: Path | None) -> None:
+    """A command's file to stdout, or atomically to -o's target."""
+    if target is None:
+        with to_stdout():
+            sys.stdout.buffer.write(data)
+        return
+    try:
+        write_atomic(target, data)
+    except OSError as error:
+        raise CommandError(f"cannot write {display_path(str(output_file))}: {error.strerror or error}") from None
 
 
 def guarded(name: str, timeout: float, function: Callable[..., T], *args, **kwargs) -> T:
