@@ -24,6 +24,7 @@ _PUBLIC = {
     "InputError": "article",
     "Source": "article",
     "convert_bytes": "pipeline",
+    "convert_paths": "pipeline",
     "convert_text": "pipeline",
     "process": "pipeline",
     "process_all": "pipeline",

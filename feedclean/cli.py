@@ -39,7 +39,7 @@ from .clitypes import (
 )
 from .learn import DEFAULT_MAX_CHARS, DEFAULT_MIN_ARTICLES, DEFAULT_MIN_SHARE
 from .limits import DEFAULT_MAX_BYTES, DEFAULT_SETTLE_SECONDS
-from .paths import FORMATS, display_path, is_inside
+from .paths import STREAM_FORMATS, display_path, is_inside
 from .rules import MAX_RULES_BYTES
 from .state import StateError
 from .statefolder import LockBusy
@@ -50,6 +50,7 @@ from .stdio import (
     read_one,
     stdin_bytes,
     stdout_failed,
+    stream_to_stdout,
     to_stdout,
     write_output,
 )
@@ -59,6 +60,11 @@ from .write import report_problem
 if TYPE_CHECKING:
     from .progress import Reporter
 
+JSONL_WITH_OUTPUT = (
+    "--format jsonl is one stream to stdout: drop -o and redirect it (> articles.jsonl); for a folder of files,"
+    " one per article, use --format json"
+)
+
 CONVERT_HELP = """Convert RSS dumps to clean Markdown (or JSON) articles.
 
 \b
@@ -67,6 +73,9 @@ regular, non-hidden file is an input unless --glob narrows it). The output
 for IN/a/b.txt is OUT/a/b.md; a feed file (RSS/Atom) IN/a/f.xml gives one
 file per item in OUT/a/f/. With no PATH, or "-", one dump is read from stdin
 and the article is written to stdout; so is a single file given without -o.
+--format jsonl (no -o) streams every input's articles to stdout as JSON
+Lines, in input order: one --format json object per line, nothing written
+to disk; a bad input is one line on stderr and the stream goes on.
 
 \b
 Examples:
@@ -74,6 +83,7 @@ Examples:
   feedclean convert dumps/ -o site/ --format json  # JSON instead
   cat dump.txt | feedclean convert > article.md    # one dump through a pipe
   feedclean convert dump.txt --format json         # one file to stdout
+  feedclean convert dumps/ --format jsonl > all.jsonl  # a folder, to stdout
   feedclean convert --dry-run dumps/ -o out/       # what would change, and why
 \b
   # crontab: every 10 minutes, quiet unless something fails
@@ -110,16 +120,16 @@ def main() -> None:
     "--output",
     "output_dir",
     type=OutputPath(file_okay=False, path_type=Path),
-    help="Output folder (created if needed). Required unless reading stdin.",
+    help="Output folder (created if needed). Required unless reading stdin, one file, or --format jsonl.",
 )
 @click.option(
     "-f",
     "--format",
     "output_format",
-    type=click.Choice(FORMATS),
+    type=click.Choice(STREAM_FORMATS),
     default="md",
     show_default=True,
-    help="md: YAML front matter + CommonMark. json: one object per article.",
+    help="md: YAML front matter + CommonMark. json: one object per article. jsonl: those objects one per line, to stdout.",
 )
 @glob_option
 @click.option(
@@ -177,17 +187,24 @@ def convert(
     except RulesFileError as error:
         save_report(report_file, {"error": error.format_message()})
         raise
+    if output_format == "jsonl" and output_dir is not None:
+        refuse(report_file, JSONL_WITH_OUTPUT)
     if not paths or paths == (Path("-"),):
         convert_stdin(output_dir, output_format, rules, max_size, timeout)
         return
     if Path("-") in paths:
         refuse(report_file, "'-' (stdin) cannot be mixed with files or folders")
     if output_dir is None:
+        if output_format == "jsonl":
+            if dry_run or dedupe or report_file is not None:
+                refuse(report_file, "--dry-run, --dedupe and --report need -o OUT: a stream to stdout has no folder or run")
+            stream_to_stdout(list(paths), output_format, rules, globs, max_size, timeout, quiet)
+            return
         if len(paths) == 1 and not paths[0].is_dir():
             name = display_path(str(paths[0]))
             convert_to_stdout(read_one(paths[0], name, max_size), name, output_format, rules, max_size, timeout)
             return
-        refuse(report_file, "give an output folder with -o OUT (a single file, or stdin, may go to stdout)")
+        refuse(report_file, "give an output folder with -o OUT (a single file, stdin, or --format jsonl may go to stdout)")
     from .batch import Options, run
     from .paths import discover
     from .progress import ListingFailed, Reporter

@@ -21,6 +21,8 @@ STATE_DIR = ".feedclean"
 # The output formats, and the suffix each output file gets.
 SUFFIXES = {"md": ".md", "json": ".json"}
 FORMATS = tuple(SUFFIXES)
+# What a conversion to stdout can also give: JSON Lines, a stream and never a folder of files.
+STREAM_FORMATS = (*FORMATS, "jsonl")
 # How a feed's items are named in its folder (conversion.py): the article id, and a content hash
 # when two items share it.
 _ITEM_STEM = re.compile(r"[0-9a-f]{16}(?:-[0-9a-f]{8})?")

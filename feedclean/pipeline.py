@@ -10,14 +10,18 @@ and `batch.py` only call these functions.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Iterator
+from functools import partial
+from pathlib import Path
+from typing import NamedTuple
 
 from .article import Article, InputError, Trace
 from .clean import clean
 from .extract import article_url, extract
 from .feeds import looks_like_feed, read_feed
-from .limits import DEFAULT_MAX_BYTES, over_size_limit
+from .limits import DEFAULT_MAX_BYTES, DEFAULT_TIMEOUT_SECONDS, each_input, over_size_limit, read_input
 from .parse import parse
-from .paths import FORMATS
+from .paths import STREAM_FORMATS
 from .read import decode_text, split_dump
 from .render import render
 from .rules import BUILTIN, RuleSet
@@ -58,7 +62,9 @@ def _run_stages(article: Article, rules: RuleSet, trace: bool) -> None:
 
 
 def render_all(articles: list[Article], output_format: str) -> str:
-    """One article as its file's text; several (a feed) as a JSON array, or Markdown files one after another."""
+    """One article as its file's text; several (a feed) as a JSON array, as JSON Lines, or Markdown files one after another."""
+    if output_format == "jsonl":
+        return "".join(render(article, output_format) for article in articles)
     if len(articles) == 1 and not articles[0].from_feed:
         return render(articles[0], output_format)
     if output_format == "json":
@@ -69,10 +75,58 @@ def render_all(articles: list[Article], output_format: str) -> str:
 def convert_bytes(
     data: bytes, output_format: str = "md", *, name: str = "<stdin>", rules: RuleSet = BUILTIN, max_bytes: int = DEFAULT_MAX_BYTES
 ) -> str:
-    """Convert one input (raw bytes, any supported encoding) to Markdown or JSON text."""
-    if output_format not in FORMATS:
-        raise ValueError(f"output_format must be one of {FORMATS}, not {output_format!r}")
+    """Convert one input (raw bytes, any supported encoding) to Markdown, JSON or JSON Lines text."""
+    _check_format(output_format)
     return render_all(process_all(data, name, rules=rules, max_bytes=max_bytes), output_format)
+
+
+def render_with_warnings(data: bytes, name: str, output_format: str, rules: RuleSet, max_bytes: int) -> tuple[str, list[str]]:
+    """One input's text, as convert_bytes gives it, and its articles' warnings: what a child
+    process converting under --timeout sends back."""
+    articles = process_all(data, name, rules=rules, max_bytes=max_bytes)
+    return render_all(articles, output_format), [warning for article in articles for warning in article.warnings]
+
+
+class Converted(NamedTuple):
+    """One input of a stream: its name as shown, its text (empty if it failed), its warnings, and its problem, if any."""
+
+    name: str
+    text: str
+    warnings: list[str]
+    problem: str | None
+
+
+def convert_paths(
+    paths: Iterable[Path],
+    output_format: str = "jsonl",
+    *,
+    rules: RuleSet = BUILTIN,
+    globs: tuple[str, ...] = (),
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    timeout: float = DEFAULT_TIMEOUT_SECONDS,
+) -> Iterator[Converted]:
+    """Every input under `paths`, converted one after another in the order `convert` finds them.
+
+    A stream for any number of inputs: each is read and converted in a child process held to
+    `timeout` (kept from one input to the next: forking per input would compile the rules again
+    each time), only one input's text is held at a time, and a bad input is a Converted with its
+    problem, never the end of the stream. Nothing is written.
+    """
+    _check_format(output_format)
+    convert_file = partial(_convert_file, output_format=output_format, rules=rules, max_bytes=max_bytes)
+    for name, converted, problem in each_input(paths, globs, timeout, convert_file):
+        text, warnings = converted if converted is not None else ("", [])
+        yield Converted(name, text, warnings, problem)
+
+
+def _convert_file(path: str, name: str, output_format: str, rules: RuleSet, max_bytes: int) -> tuple[str, list[str]]:
+    return render_with_warnings(read_input(path, max_bytes), name, output_format, rules, max_bytes)
+
+
+def _check_format(output_format: str) -> None:
+    """A format feedclean has no renderer for is the caller's mistake: said before any input is read."""
+    if output_format not in STREAM_FORMATS:
+        raise ValueError(f"output_format must be one of {STREAM_FORMATS}, not {output_format!r}")
 
 
 def convert_text(text: str, output_format: str = "md", *, rules: RuleSet = BUILTIN) -> str:

@@ -1,4 +1,4 @@
-"""Stage 5, render: the article as Markdown with YAML front matter, or as JSON.
+"""Stage 5, render: the article as Markdown with YAML front matter, or as JSON (an object, or a line of JSON Lines).
 
 Output is a pure function of the article: no run times, no paths, keys in a
 fixed order, so re-runs give byte-identical files.
@@ -23,19 +23,31 @@ SCHEMA_VERSION = 1
 
 # Characters YAML either forbids in a document or reads as line breaks; JSON leaves them raw.
 _YAML_UNSAFE = re.compile("[\x7f-\x9f\u2028\u2029\ufeff\ufffe\uffff\ud800-\udfff]")
+# Line and paragraph separators: valid raw in a JSON string, yet a line end to many readers of lines.
+_LINE_BREAKS_JSON_KEEPS = re.compile("[\u2028\u2029]")
 # A string without these needs no escaping at all inside double quotes.
 _NEEDS_ESCAPE = re.compile('["\\\\\x00-\x1f\x7f-\x9f\u2028\u2029\ufeff\ufffe\uffff\ud800-\udfff]')
 
 
 def render(article: Article, output_format: str) -> str:
-    """The article in `output_format` ("md" or "json"), ending with a newline."""
+    """The article in `output_format` ("md", "json", or "jsonl": the JSON object on one line), ending with a newline."""
     markdown, text = render_body(article.tree)
     metadata = metadata_of(article)
-    if output_format == "json":
+    if output_format in ("json", "jsonl"):
         document = {"schema": SCHEMA_VERSION, **metadata, "markdown": markdown, "text": text}
-        return json.dumps(document, ensure_ascii=False, indent=2) + "\n"
+        if output_format == "json":
+            return json.dumps(document, ensure_ascii=False, indent=2) + "\n"
+        return _json_line(document)
     front = "\n".join(_yaml_lines(metadata, 0))
     return f"---\n{front}\n---\n\n{markdown}\n" if markdown else f"---\n{front}\n---\n"
+
+
+def _json_line(document: dict[str, Any]) -> str:
+    """`document` as one line of JSON Lines: compact, UTF-8 as it is, but for U+2028 and U+2029,
+    which JSON leaves raw and many readers of lines (JavaScript's, Python's str.splitlines) take
+    for line ends."""
+    line = json.dumps(document, ensure_ascii=False, separators=(",", ":"))
+    return _LINE_BREAKS_JSON_KEEPS.sub(lambda match: f"\\u{ord(match.group()):04x}", line) + "\n"
 
 
 def metadata_of(article: Article) -> dict[str, Any]:

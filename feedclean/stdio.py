@@ -1,6 +1,6 @@
-"""One input to stdout: a dump piped in, or a single file given without -o. Reading stops at
---max-size, the conversion runs under --timeout in its own process, and any failure, of the
-input or of stdout, is one line and a status, never a traceback."""
+"""Articles to stdout: a dump piped in, a single file given without -o, or any inputs as JSON
+Lines. Reading stops at --max-size, conversions run under --timeout in a process of their own,
+and any failure, of an input or of stdout, is one line and a status, never a traceback."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ import os
 import stat
 import sys
 from collections.abc import Callable, Iterator
-from importlib import import_module
 from pathlib import Path
 from typing import BinaryIO, NoReturn, TypeVar
 
@@ -71,20 +70,34 @@ def convert_stdin(output_dir: Path | None, output_format: str, rules: RuleSet, m
 
 def convert_to_stdout(data: bytes, name: str, output_format: str, rules: RuleSet, max_size: int, timeout: float) -> None:
     """One input's articles on stdout (a feed's as a JSON array, or Markdown files one after another)."""
-    import_module(f"{__package__}.pipeline")  # loaded here, so the child process that converts has it already
-    text, warnings = guarded(name, timeout, _render, data, name, output_format, rules, max_size)
-    for warning in warnings:
-        click.echo(f"feedclean: warning: {name}: {warning}", err=True)
+    from .pipeline import render_with_warnings  # loaded here, so the child process that converts has it already
+
+    text, warnings = guarded(name, timeout, render_with_warnings, data, name, output_format, rules, max_size)
+    _say_warnings(name, warnings)
     with to_stdout():
         sys.stdout.buffer.write(text.encode("utf-8"))
 
 
-def _render(data: bytes, name: str, output_format: str, rules: RuleSet, max_size: int) -> tuple[str, list[str]]:
-    """The text and the warnings: what comes back from the process that converts."""
-    from .pipeline import process_all, render_all
+def stream_to_stdout(
+    paths: list[Path], output_format: str, rules: RuleSet, globs: tuple[str, ...], max_size: int, timeout: float, quiet: bool
+) -> None:
+    """Every input's articles on stdout, in input order, as each is converted (pipeline.convert_paths):
+    a bad input is one line on stderr and the stream goes on; the status is 1 if any failed."""
+    from .pipeline import convert_paths
 
-    articles = process_all(data, name, rules=rules, max_bytes=max_size)
-    return render_all(articles, output_format), [warning for article in articles for warning in article.warnings]
+    failed = False
+    stream = convert_paths(paths, output_format, rules=rules, globs=globs, max_bytes=max_size, timeout=timeout)
+    with to_stdout(), contextlib.closing(stream):  # closing it ends the process that converts
+        for converted in stream:
+            if converted.problem is not None:
+                failed = True
+                _say_error(converted.name, converted.problem)
+                continue
+            if not quiet:
+                _say_warnings(converted.name, converted.warnings)
+            sys.stdout.buffer.write(converted.text.encode("utf-8"))
+    if failed:
+        sys.exit(EXIT_FAILED)
 
 
 def write_output(data: bytes, target: Path | None, output_file: Path | None) -> None:
@@ -131,5 +144,14 @@ def stdout_failed(error: BaseException | None) -> NoReturn:
 
 
 def fail(name: str, reason: str) -> NoReturn:
-    click.echo(f"feedclean: error: {name}: {reason}", err=True)
+    _say_error(name, reason)
     sys.exit(EXIT_FAILED)
+
+
+def _say_error(name: str, reason: str) -> None:
+    click.echo(f"feedclean: error: {name}: {reason}", err=True)
+
+
+def _say_warnings(name: str, warnings: list[str]) -> None:
+    for warning in warnings:
+        click.echo(f"feedclean: warning: {name}: {warning}", err=True)
