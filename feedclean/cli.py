@@ -59,7 +59,10 @@ from .write import report_problem
 
 if TYPE_CHECKING:
     from .progress import Reporter
+    from .readback import Read
 
+# The articles `feedclean feed` keeps: the newest, as many as a reader shows on a page or two.
+FEED_LIMIT = 50
 JSONL_WITH_OUTPUT = (
     "--format jsonl is one stream to stdout: drop -o and redirect it (> articles.jsonl); for a folder of files,"
     " one per article, use --format json"
@@ -413,6 +416,65 @@ def learn(
             err=True,
         )
     if learned.failures:
+        sys.exit(EXIT_FAILED)
+
+
+FEED_HELP = """Write an Atom feed of the newest articles in a folder convert wrote.
+
+\b
+Reads the articles in FOLDER (the .md and .json files convert writes;
+hidden files and FOLDER/.feedclean skipped, any other such file skipped
+with a warning), keeps one entry per article id, the newest first by
+published (else fetched), and writes an Atom 1.0 feed: each entry with its
+id, title, link, dates, source, and the body as HTML rendered from its
+Markdown (raw HTML off, so no script or event handler gets through). The
+same folder gives the same bytes; the feed's date is its newest entry's.
+
+\b
+Examples:
+  feedclean convert samples/ -o out/ && feedclean feed out/ -o clean.atom
+  feedclean feed out/ --source RFI --limit 20 --title "RFI, cleaned"
+  feedclean feed out/ > clean.atom                # to stdout
+\b
+  # crontab: convert, then refresh the feed (written atomically)
+  */10 * * * * feedclean convert -q ~/dumps -o ~/articles; feedclean feed -q ~/articles -o ~/www/clean.atom
+
+\b
+Exit status: 0 written, 1 written without some files that could not be read
+(each named on stderr) or not written at all, 2 usage error.
+"""
+
+
+@main.command(help=FEED_HELP)
+@click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@output_file_option("Write the feed here, atomically (replacing only a feed feedclean wrote); default: stdout.")
+@click.option("--title", show_default="feedclean: FOLDER's name", help="The feed's title.")
+@click.option("--limit", type=click.IntRange(min=1), default=FEED_LIMIT, show_default=True, help="The newest this many articles.")
+@click.option(
+    "--source",
+    "sources",
+    multiple=True,
+    metavar="NAME",
+    help="Only articles from this source, by its name or domain (any case: RFI, rfi.fr); repeatable.",
+)
+@max_size_option
+@quiet_option
+def feed(folder, output_file, title, limit, sources, max_size, quiet) -> None:
+    from .atom import FeedOptions, build_feed, default_title, target_problem
+
+    target = output_target(output_file, target_problem, folder)
+    options = FeedOptions((title or "").strip() or default_title(folder, sources), limit, sources, max_size)
+    unreadable = []
+
+    def say_skipped(read: Read) -> None:
+        if read.unreadable:
+            unreadable.append(read.name)
+            click.echo(f"feedclean: error: {read.name}: {read.problem}", err=True)
+        elif not quiet:
+            click.echo(f"feedclean: warning: {read.name}: {read.problem}", err=True)
+
+    write_output(build_feed(folder, options, say_skipped), target, output_file)
+    if unreadable:
         sys.exit(EXIT_FAILED)
 
 

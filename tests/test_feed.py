@@ -1,0 +1,277 @@
+"""`feedclean feed`: an Atom feed of a converted folder, read back the way a feed reader reads it.
+
+feedparser subscribes to the feed (no `bozo`, every article an entry with its title, link,
+dates and content), with its own sanitizer off, so that what is checked for active content is
+what feedclean wrote, not what feedparser cleaned. The hostile Markdown comes from the vectors
+of tests/cases/hostile.yaml, written straight into a hand-edited article.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import feedparser
+import lxml.html
+import pytest
+from click.testing import CliRunner
+from conftest import SAMPLES, load_cases
+from lxml import etree
+from markdown_it import MarkdownIt
+from test_hostile import _html_problems
+
+from feedclean.atom import FEED_START
+from feedclean.cli import main
+
+ENV = {**os.environ, "XDG_CONFIG_HOME": "/nonexistent-feedclean-test-config"}
+ATOM = "{http://www.w3.org/2005/Atom}"
+# What the samples hold before cleaning and must not reach a reader: share widgets, a feed
+# proxy's footer, a self-promotion placeholder, tracking parameters and pixels.
+JUNK = ("facebook.com/dialog/share", "sharer", "feedx.net", "selfpromo", "utm_", "feeds.feedburner.com/~r", "1x1")
+CONTROLS = {chr(code) for code in (*range(0x09), *range(0x0B, 0x20), *range(0x7F, 0xA0))}
+
+
+@pytest.fixture
+def runner():
+    return CliRunner()
+
+
+@pytest.fixture(scope="module")
+def converted(tmp_path_factory) -> Path:
+    """The samples converted twice into one folder, as Markdown and as JSON: each article twice."""
+    out = tmp_path_factory.mktemp("feed") / "out"
+    for output_format in ("md", "json"):
+        result = CliRunner().invoke(main, ["convert", str(SAMPLES), "-o", str(out), "-f", output_format, "--no-user-rules"])
+        assert result.exit_code == 0, result.output
+    return out
+
+
+def articles_of(folder: Path) -> dict[str, dict]:
+    """The articles of a converted folder by id, from its JSON outputs."""
+    return {document["id"]: document for document in map(json.loads, map(Path.read_text, folder.rglob("*.json")))}
+
+
+def subscribe(feed: bytes) -> feedparser.FeedParserDict:
+    """The feed as a reader gets it: parsed, with feedparser's own sanitizer off."""
+    parsed = feedparser.parse(feed, sanitize_html=False)
+    assert not parsed.bozo, parsed.get("bozo_exception")
+    return parsed
+
+
+def shape(html: str) -> list[tuple]:
+    """HTML as a list of its elements, their attributes and text: feedparser re-serialises what it
+    reads (attributes in another order, no final newline), a browser sees the same."""
+    root = lxml.html.fragment_fromstring(html.strip(), create_parent="div")
+    return [(element.tag, sorted(element.attrib.items()), element.text, element.tail) for element in root.iter()]
+
+
+def write_article(folder: Path, name: str, **fields) -> None:
+    """A JSON article as convert writes it, with `fields` changed."""
+    document = {
+        "schema": 1, "title": "A title", "id": name, "url": f"https://example.com/{name}",
+        "source": {"name": "Example", "domain": "example.com"}, "published": None,
+        "fetched": "2024-04-01T00:00:00+00:00", "language": "en", "lead": None, "images": [], "rights": None,
+        "markdown": f"Article {name}.", "text": f"Article {name}.",
+    } | fields  # fmt: skip
+    (folder / f"{name}.json").write_text(json.dumps(document), encoding="utf-8")
+
+
+def feed_of(runner: CliRunner, folder: Path, *arguments: str) -> bytes:
+    result = runner.invoke(main, ["feed", str(folder), *arguments])
+    assert result.exit_code == 0, result.output
+    return result.stdout_bytes
+
+
+def test_every_sample_article_reads_back_with_its_title_link_dates_and_content(runner, converted):
+    articles = articles_of(converted)
+    parsed = subscribe(feed_of(runner, converted))
+    assert len(parsed.entries) == len(articles) == 12  # one entry per article, though each is there as .md and .json
+    markdown_it = MarkdownIt("commonmark", {"html": False}).enable("table")
+    for entry in parsed.entries:
+        article = next(article for article in articles.values() if entry.title == article["title"])
+        assert entry.get("link") == (article["url"] or entry.id)  # feedparser gives the id for a missing link
+        assert (entry.get("published") or None) == article["published"]
+        assert entry.updated == article["published"] or article["published"] is None
+        assert entry.content[0].type == "text/html"
+        assert shape(entry.content[0].value) == shape(markdown_it.render(article["markdown"]))
+        if article["source"]:
+            assert entry.author == article["source"]["name"]
+
+
+def test_entries_are_newest_first_and_the_feed_is_dated_by_its_newest(runner, converted):
+    parsed = subscribe(feed_of(runner, converted))
+    dated = [entry.published_parsed for entry in parsed.entries if "published_parsed" in entry]
+    assert dated == sorted(dated, reverse=True) and len(dated) == 11
+    assert parsed.feed.updated == parsed.entries[0].updated
+    assert parsed.feed.title == "feedclean: out"
+
+
+def test_the_same_folder_gives_the_same_bytes(runner, converted, tmp_path):
+    first = feed_of(runner, converted)
+    output = tmp_path / "clean.atom"
+    assert runner.invoke(main, ["feed", str(converted), "-o", str(output)]).exit_code == 0
+    assert output.read_bytes() == first == feed_of(runner, converted)
+    assert first.startswith(FEED_START)
+
+
+def test_a_reader_finds_no_junk_and_no_active_content_in_the_samples(runner, converted):
+    for entry in subscribe(feed_of(runner, converted)).entries:
+        content = entry.content[0].value
+        assert not _html_problems(content), entry.title
+        assert not any(junk in content for junk in JUNK), entry.title
+
+
+def test_hostile_markdown_and_metadata_reach_no_reader_as_active_content(runner, tmp_path):
+    """Every vector of hostile.yaml, as raw HTML typed into an article's Markdown, with a title full
+    of control characters and markup, a javascript: URL and a hostile source name."""
+    folder = tmp_path / "edited"
+    folder.mkdir()
+    cases = load_cases("hostile.yaml")
+    title = "Bell\x07 \x1b]52;c;aGk=\x07 <script>alert(1)</script> \x9b31m \ufffe end"
+    for number, case in enumerate(cases):
+        markdown = f"Case {number}.\n\n[click](javascript:alert(1)) <javascript:alert(1)>\n\n{case['body']}"
+        write_article(
+            folder, f"{number:04}", title=title, url="javascript:alert(1)", markdown=markdown, source={"name": "<b>x</b>"}
+        )
+    parsed = subscribe(feed_of(runner, folder, "--limit", str(len(cases))))
+    assert len(parsed.entries) == len(cases)
+    for entry in parsed.entries:
+        content = entry.content[0].value
+        case = cases[int(content.removeprefix("<p>Case ").partition(".")[0])]
+        assert not _html_problems(content), f"{case['name']}: {_html_problems(content)}"
+        assert "link" not in entry or entry.link == entry.id
+        assert not CONTROLS & set(entry.title) and "<script>" in entry.title  # markup in a title is text
+        assert entry.author == "<b>x</b>"
+
+
+def test_order_ties_limit_and_duplicates(runner, tmp_path):
+    folder = tmp_path / "out"
+    folder.mkdir()
+    write_article(folder, "b", published="2024-04-02T12:00:00+02:00")  # 10:00 UTC
+    write_article(folder, "a", published="2024-04-02T10:00:00+00:00")  # the same instant: ties go by id
+    write_article(folder, "c", published=None, fetched="2024-04-03T00:00:00+00:00")  # no date: fetched counts
+    write_article(folder, "d", published="2024-03-01T00:00:00+00:00")
+    (folder / "again").mkdir()
+    write_article(folder / "again", "c", title="Fetched later", fetched="2024-04-05T00:00:00+00:00")  # the same article
+    parsed = subscribe(feed_of(runner, folder))
+    assert [entry.link.rpartition("/")[2] for entry in parsed.entries] == ["c", "a", "b", "d"]
+    assert parsed.entries[0].title == "Fetched later" and parsed.feed.updated == "2024-04-05T00:00:00+00:00"
+    assert [entry.link[-1] for entry in subscribe(feed_of(runner, folder, "--limit", "2")).entries] == ["c", "a"]
+
+
+def test_source_picks_by_name_or_domain_in_any_case(runner, converted):
+    for sources, expected in ((["rfi"], {"RFI"}), (["RFI", "dw.com"], {"RFI", "DW"}), (["nobody"], set())):
+        arguments = [argument for source in sources for argument in ("--source", source)]
+        parsed = subscribe(feed_of(runner, converted, *arguments))
+        assert {entry.author for entry in parsed.entries} == expected
+        assert parsed.feed.title == f"feedclean: out ({', '.join(sources)})"
+    assert subscribe(feed_of(runner, converted, "--source", "rfi", "--title", "RFI, cleaned")).feed.title == "RFI, cleaned"
+
+
+def test_files_that_are_no_articles_are_one_warning_each(runner, tmp_path):
+    folder = tmp_path / "out"
+    (folder / ".feedclean").mkdir(parents=True)
+    write_article(folder, "good")
+    (folder / "notes.md").write_text("# My notes\n", encoding="utf-8")
+    (folder / "broken.json").write_text('{"id": ', encoding="utf-8")
+    (folder / "list.json").write_text("[1, 2]", encoding="utf-8")
+    (folder / "bad-yaml.md").write_text("---\ntitle: [unclosed\n---\nText\n", encoding="utf-8")
+    (folder / "bad-date.md").write_text('---\nid: "x"\npublished: "yesterday"\n---\nText\n', encoding="utf-8")
+    (folder / "binary.json").write_bytes(b"\xff\xfe\x00garbage")
+    (folder / "clean.atom").write_text("<feed/>", encoding="utf-8")  # not an article file: not read
+    (folder / ".hidden.md").write_text("---\n---\n", encoding="utf-8")
+    (folder / ".feedclean" / "state.json").write_text("{}", encoding="utf-8")
+    result = runner.invoke(main, ["feed", str(folder)])
+    assert result.exit_code == 0
+    assert sorted(result.stderr.splitlines()) == [
+        f"feedclean: warning: {folder / name}: not a feedclean article ({why}); skipped"
+        for name, why in sorted(
+            [
+                ("bad-date.md", "published is not a date"),
+                ("bad-yaml.md", "front matter is not YAML"),
+                ("binary.json", "not UTF-8 text"),
+                ("broken.json", "not JSON"),
+                ("list.json", "no article object with its markdown"),
+                ("notes.md", "no front matter"),
+            ]
+        )
+    ]
+    assert len(subscribe(result.stdout_bytes).entries) == 1
+    assert runner.invoke(main, ["feed", str(folder), "-q"]).stderr == ""
+
+
+def test_a_hand_edited_front_matter_in_plain_yaml_still_reads(runner, tmp_path):
+    folder = tmp_path / "out"
+    folder.mkdir()
+    text = "---\ntitle: 'Fixed: a better title'\nid: abc\npublished: 2024-04-02 10:00:00+02:00\n---\n\nBody *text*.\n"
+    (folder / "x.md").write_text(text, encoding="utf-8")
+    entry = subscribe(feed_of(runner, folder)).entries[0]
+    assert (entry.title, entry.published, entry.content[0].value) == (
+        "Fixed: a better title",
+        "2024-04-02T10:00:00+02:00",
+        "<p>Body <em>text</em>.</p>",
+    )
+
+
+def test_an_article_file_that_cannot_be_read_is_an_error_and_the_feed_is_written_without_it(runner, tmp_path):
+    folder = tmp_path / "out"
+    folder.mkdir()
+    write_article(folder, "small")
+    write_article(folder, "large", markdown="x" * 5000)
+    output = tmp_path / "clean.atom"
+    result = runner.invoke(main, ["feed", str(folder), "-o", str(output), "--max-size", "2k", "-q"])
+    assert result.exit_code == 1
+    assert result.stderr.startswith(f"feedclean: error: {folder / 'large.json'}: file is ")
+    assert len(subscribe(output.read_bytes()).entries) == 1
+
+
+def test_an_empty_folder_gives_a_valid_feed_dated_by_nothing_that_changes(runner, tmp_path):
+    parsed = subscribe(feed_of(runner, tmp_path))
+    assert parsed.entries == [] and parsed.feed.updated == "1970-01-01T00:00:00+00:00"
+
+
+def test_o_replaces_only_a_feed_of_its_own_and_never_an_article_inside_the_folder(runner, converted, tmp_path):
+    other = tmp_path / "other.xml"
+    other.write_text("<rss/>", encoding="utf-8")
+    result = runner.invoke(main, ["feed", str(converted), "-o", str(other)])
+    assert result.exit_code == 2 and "not a feed feedclean wrote; not replaced" in result.stderr
+    assert other.read_text(encoding="utf-8") == "<rss/>"
+    result = runner.invoke(main, ["feed", str(converted), "-o", str(converted / "feed.json")])
+    assert result.exit_code == 2 and "named like an article" in result.stderr and not (converted / "feed.json").exists()
+    empty, link = tmp_path / "empty.atom", tmp_path / "link.atom"
+    empty.touch()
+    link.symlink_to(empty)
+    assert runner.invoke(main, ["feed", str(converted), "-o", str(link)]).exit_code == 0
+    assert link.is_symlink() and empty.read_bytes().startswith(FEED_START)
+    assert runner.invoke(main, ["feed", str(converted), "-o", str(empty)]).exit_code == 0  # its own: replaced
+
+
+def test_a_feed_inside_the_folder_is_never_read_as_an_article(runner, converted):
+    inside = converted / "clean.atom"
+    try:
+        assert runner.invoke(main, ["feed", str(converted), "-o", str(inside)]).exit_code == 0
+        result = runner.invoke(main, ["feed", str(converted), "-o", str(inside)])
+        assert result.exit_code == 0 and result.stderr == ""
+    finally:
+        inside.unlink()
+
+
+def test_help_lists_the_command_with_examples(runner):
+    assert "feed " in runner.invoke(main, ["--help"]).stdout
+    help_text = runner.invoke(main, ["feed", "--help"]).stdout
+    assert "feedclean feed out/ -o clean.atom" in help_text and "crontab" in help_text and "--source NAME" in help_text
+
+
+def test_from_cron_right_after_convert(tmp_path):
+    """The crontab line as a real process: quiet, atomic (no temporary file left), well-formed."""
+    out, feed = tmp_path / "articles", tmp_path / "www" / "clean.atom"
+    feed.parent.mkdir()
+    line = f"{sys.executable} -m feedclean convert -q {SAMPLES} -o {out}; {sys.executable} -m feedclean feed -q {out} -o {feed}"
+    result = subprocess.run(["sh", "-c", line], capture_output=True, text=True, env=ENV, timeout=120, check=False)
+    assert (result.returncode, result.stdout, result.stderr) == (0, "", "")
+    assert os.listdir(feed.parent) == ["clean.atom"]
+    root = etree.fromstring(feed.read_bytes())
+    assert root.tag == f"{ATOM}feed" and len(root.findall(f"{ATOM}entry")) == 12
