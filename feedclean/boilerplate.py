@@ -24,6 +24,7 @@ _NEVER_BOILERPLATE = frozenset(("td", "th", "pre", "caption", "dt"))
 _HEADINGS = frozenset(("h1", "h2", "h3", "h4", "h5", "h6"))
 _HEADING_SENTENCE_CHARS = 40
 
+
 def remove_text_blocks(body: etree._Element, site: SiteRules, trace: Trace | None) -> list[etree._Element]:
     """Remove blocks whose whole text is a promo, video fallback or proxy footer.
 

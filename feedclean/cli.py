@@ -34,7 +34,7 @@ from .learn import DEFAULT_MAX_CHARS, DEFAULT_MIN_ARTICLES, DEFAULT_MIN_SHARE
 from .learn import HEADER_START as LEARNED_HEADER
 from .limits import DEFAULT_MAX_BYTES, DEFAULT_SETTLE_SECONDS
 from .paths import FORMATS, display_path, is_inside
-from .rules import MAX_RULES_BYTES
+from .rulesfile import MAX_RULES_BYTES
 from .state import StateError
 from .statefolder import LockBusy
 from .stdio import convert_stdin, convert_to_stdout, guarded, read_one, stdin_bytes, stdout_failed, to_stdout

@@ -11,7 +11,8 @@ from typing import ClassVar
 import click
 
 from .limits import DEFAULT_MAX_BYTES, DEFAULT_TIMEOUT_SECONDS
-from .rules import BUILTIN, RulesError, RuleSet
+from .rules import BUILTIN, RuleSet
+from .rulesfile import RulesError
 
 EXIT_FAILED = 1
 EXIT_LOCKED = 3

@@ -40,7 +40,8 @@ from . import __version__
 from .article import Article, InputError
 from .limits import DEFAULT_MAX_BYTES, DEFAULT_TIMEOUT_SECONDS, TimeLimitedCalls, input_problem, over_size_limit
 from .paths import discover, display_path
-from .rules import RuleSet, label_key, normalize_host
+from .rules import RuleSet, label_key
+from .rulesfile import normalize_host
 from .textrules import TextRules
 from .tree import all_emphasised, leaf_blocks, text_of
 from .urls import host_of

@@ -236,7 +236,7 @@ def test_the_built_in_rules_pass_the_checks_user_rules_get():
     """They load unchecked at every start (for speed), so the checks run here."""
     from importlib import resources
 
-    from feedclean.rules import parse_rules
+    from feedclean.rulesfile import parse_rules
 
     text = resources.files("feedclean").joinpath("rules/builtin.toml").read_text(encoding="utf-8")
     assert len(parse_rules(text, "built-in")) >= 10
