@@ -37,6 +37,7 @@ LIST_KEYS = (
     "captions",
     "caption_text",
     "tracking_params",
+    "opaque_redirects",
     "date_format",
 )
 # What a rewrite_links replacement may name besides its groups (see README, "Rules").
