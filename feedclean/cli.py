@@ -191,7 +191,7 @@ quiet_option = click.option("-q", "--quiet", is_flag=True, help="Print errors on
 
 
 class _Main(click.Group):
-    """Ctrl-C anywhere is status 130 and one line, as the README says (click would say "Aborted!", 1)."""
+    """Ctrl-C anywhere is status 130 and one line, as docs/use.md says (click would say "Aborted!", 1)."""
 
     def invoke(self, ctx: click.Context):
         try:

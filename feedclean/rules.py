@@ -47,7 +47,7 @@ _LIST_KEYS = (
     "tracking_params",
     "date_format",
 )
-# What a rewrite_links replacement may name besides its groups (see README, "Rules").
+# What a rewrite_links replacement may name besides its groups (see docs/rules.md).
 REWRITE_FIELDS = ("article_path_1", "article_lang")
 _TABLE_LIST_KEYS = {"unwrap": ("host", "param"), "rewrite_links": ("pattern", "replace"), "embeds": ("pattern", "replace")}
 # Fields an entry of a table list may have besides the required ones.
