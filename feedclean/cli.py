@@ -73,7 +73,7 @@ Exit status: 0 all converted, 1 some inputs failed (each named on stderr),
 
 
 class _Main(click.Group):
-    """Ctrl-C anywhere is status 130 and one line, as the README says (click would say "Aborted!", 1)."""
+    """Ctrl-C anywhere is status 130 and one line, as docs/use.md says (click would say "Aborted!", 1)."""
 
     def invoke(self, ctx: click.Context):
         try:

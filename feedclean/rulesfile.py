@@ -40,7 +40,7 @@ LIST_KEYS = (
     "opaque_redirects",
     "date_format",
 )
-# What a rewrite_links replacement may name besides its groups (see README, "Rules").
+# What a rewrite_links replacement may name besides its groups (see docs/rules.md).
 REWRITE_FIELDS = ("article_path_1", "article_lang")
 TABLE_LIST_KEYS = {"unwrap": ("host", "param"), "rewrite_links": ("pattern", "replace"), "embeds": ("pattern", "replace")}
 # Fields an entry of a table list may have besides the required ones.
