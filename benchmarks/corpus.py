@@ -46,7 +46,7 @@ class Sample:
 def load_samples(folder: Path) -> list[Sample]:
     """The real article dumps in `folder`, in name order: UTF-8, with the dump header and three <p> or more.
 
-    The folder also holds inputs for the tests and the README (feed files,
+    The folder also holds inputs for the tests and the docs' examples (feed files,
     whole web pages, legacy encodings, bare fragments). They are skipped: the
     peers only read dumps, and the benchmark measures the common case.
     """

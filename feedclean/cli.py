@@ -40,7 +40,7 @@ from .clitypes import (
 from .learn import DEFAULT_MAX_CHARS, DEFAULT_MIN_ARTICLES, DEFAULT_MIN_SHARE
 from .limits import DEFAULT_MAX_BYTES, DEFAULT_SETTLE_SECONDS
 from .paths import STREAM_FORMATS, display_path, is_inside
-from .rules import MAX_RULES_BYTES
+from .rulesfile import MAX_RULES_BYTES
 from .state import StateError
 from .statefolder import LockBusy
 from .stdio import (

@@ -14,7 +14,8 @@ import click
 
 from .limits import DEFAULT_MAX_BYTES, DEFAULT_TIMEOUT_SECONDS
 from .paths import display_path
-from .rules import BUILTIN, RulesError, RuleSet
+from .rules import BUILTIN, RuleSet
+from .rulesfile import RulesError
 from .write import write_report
 
 EXIT_FAILED = 1
@@ -160,7 +161,7 @@ class Share(click.ParamType):
 
 
 class Main(click.Group):
-    """Ctrl-C anywhere is status 130 and one line, as the README says (click would say "Aborted!", 1)."""
+    """Ctrl-C anywhere is status 130 and one line, as docs/use.md says (click would say "Aborted!", 1)."""
 
     def invoke(self, ctx: click.Context):
         try:

@@ -1,5 +1,5 @@
 """Markdown escaping: the one place that decides how text, code and URLs are written so that
-no renderer reads them as markup (see README, "Markdown").
+no renderer reads them as markup (see docs/output.md, "Markdown").
 
 Every piece of the article's text, every code span and every link target
 reaches the Markdown through these functions; a renderer that passes raw HTML

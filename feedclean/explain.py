@@ -102,7 +102,7 @@ def print_rules(listing: list[dict[str, Any]], stream: TextIO) -> None:
     from rich.table import Table
     from rich.text import Text
 
-    table = Table(title="feedclean rules in force (see README, Rules, for precedence)", show_lines=True, expand=True)
+    table = Table(title="feedclean rules in force (see docs/rules.md for precedence)", show_lines=True, expand=True)
     table.add_column("origin", overflow="fold", ratio=2)
     table.add_column("hosts", overflow="fold", ratio=3)
     table.add_column("name", overflow="fold", ratio=2)

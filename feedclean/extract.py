@@ -90,6 +90,7 @@ def extract(article: Article, site: SiteRules) -> None:
         if article.canonical_url != article.url:
             _found(article.trace, "url", article.canonical_url, "canonical form: tracking parameters and fragment dropped")
         article.source = _source(article, site)
+        _warn_if_opaque_redirect(article, site)
     identity = article.canonical_url or f"{article.title}\n{text}"
     article.id = hashlib.sha256(identity.encode("utf-8", "surrogatepass")).hexdigest()[:16]
     if article.fetched is not None:
@@ -369,6 +370,20 @@ def _source(article: Article, site: SiteRules) -> Source:
         name, how = domain, "the domain (no rule names this publisher)"
     _found(article.trace, "source", f"{name} ({domain})", how)
     return Source(name=name, domain=domain)
+
+
+def _warn_if_opaque_redirect(article: Article, site: SiteRules) -> None:
+    """A feed proxy's redirect (feedproxy's /~r/, feedpress's /link/) names no article: only
+    a request learns where it goes, and feedclean makes none. The URL stays (it still leads
+    there), the proxy is not taken for the publisher, and the user learns where the real one is."""
+    if site.opaque_redirects.match(article.canonical_url) is None:
+        return
+    article.source = None
+    _found(article.trace, "source", "(none)", f"{article.canonical_url} is a feed proxy's redirect")
+    instead = "its feed gives no origLink" if article.from_feed else "its feed file may name the article (an origLink)"
+    article.warnings.append(
+        f"its URL {article.canonical_url} is a feed proxy's redirect, which only a request could follow; {instead}"
+    )
 
 
 def _names_this_site(article: Article, domain: str) -> bool:

@@ -49,7 +49,7 @@ _MARKERS = {
 _STOPWORDS = {
     "en": "the of and to in is that for it was on with as are be by this have from at not but his they which you a an "
     "we he she has had were been their will would said",
-    "fr": "le la les des est et une dans que pour qui pas sur au avec ce sont par plus du il elle aux leur été",
+    "fr": "le la les des est et une dans que pour qui pas sur au avec ce sont par plus du il elle aux leur été de un d l qu",
     "de": "der die und das ist nicht ein eine zu den mit sich des auf für im dem von sie auch es wird wurde bei",
     "es": "el la los las de que y en un una es por con para del se no al lo como más su sus pero fue ha",
     "pt": "o a os as de que e do da em um uma para com não por mais dos das se no na foi ao pelo",
@@ -62,7 +62,34 @@ _STOPWORDS = {
     "sw": "na ya wa kwa za katika ni la hii kuwa cha huo hiyo lakini pia baada",
     "ro": "și în de la cu o un nu pe care este din mai fost sau pentru ca sunt",
     "sv": "och att det som en på är av för med till den har inte om ett var",
+    "cs": "a je se na v že to s z do o k i jako ale by pro jsou jeho které který která byl bylo jsem není také podle",
+    "sk": "a je sa na v že to s z do o k aj ako ale by pre sú jeho ktoré ktorý ktorá bol bolo som nie tiež podľa",
+    "hu": "a az és hogy nem egy is meg de van volt csak már még el ez azt mint ki",
+    "da": "og i at det er en til på som med af for de den ikke har var han sig",
+    "nb": "og i det er på som en til at med for av ikke den har var de seg om",
+    "fi": "ja on ei se että oli hän mutta kun myös joka ovat tai sen kuin",
 }
+# Letters that only some of those languages write: a word holding one counts for each of them,
+# which settles what the common words leave even (Slovak and Polish share "na", "do", "o").
+_LETTERS = {
+    "fr": "èœùûëî",
+    "es": "ñ¿¡",
+    "pt": "ãõ",
+    "de": "ß",
+    "pl": "łąęśźżń",
+    "cs": "řůěťďňčšž",
+    "sk": "ľĺŕôťďňčšž",
+    "hu": "őű",
+    "ro": "șțăşţ",
+    "tr": "ğış",
+    "da": "æø",
+    "nb": "æø",
+}
+_LANGUAGES_OF_LETTER: dict[str, list[str]] = {}
+for _language, _letters_of in _LETTERS.items():
+    for _letter in _letters_of:
+        _LANGUAGES_OF_LETTER.setdefault(_letter, []).append(_language)
+_MARKED = re.compile(f"[{''.join(_LANGUAGES_OF_LETTER)}]")
 _LANGUAGES_OF_WORD: dict[str, list[str]] = {}
 for _language, _words in _STOPWORDS.items():
     for _word in _words.split():
@@ -118,6 +145,9 @@ def _latin_language(words: list[str]) -> str | None:
     for word in words:
         for language in _LANGUAGES_OF_WORD.get(word, ()):
             scores[language] += 1
+        if (marked := _MARKED.search(word)) is not None:
+            for language in _LANGUAGES_OF_LETTER[marked.group()]:
+                scores[language] += 1
     ranked = sorted(scores.items(), key=lambda item: item[1], reverse=True)
     (language, score), (_, runner_up) = ranked[0], ranked[1]
     if score * 20 < len(words) or score <= runner_up:  # one in 20 words common, and more than any other

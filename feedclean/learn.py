@@ -39,7 +39,8 @@ from . import __version__
 from .article import Article
 from .limits import DEFAULT_MAX_BYTES, DEFAULT_TIMEOUT_SECONDS, each_input, read_input
 from .paths import display_path, is_inside
-from .rules import RuleSet, label_key, normalize_host
+from .rules import RuleSet, label_key
+from .rulesfile import normalize_host
 from .textrules import TextRules
 from .tree import all_emphasised, leaf_blocks, text_of
 from .urls import host_of

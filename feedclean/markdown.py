@@ -9,7 +9,7 @@ have, and emits no raw HTML ever.
 This module renders blocks; inline.py serialises the content of each one
 (emphasis.py checks its emphasis against CommonMark's own algorithm), and
 escape.py owns the escaping that makes the output safe under renderers that
-pass HTML through (see README, "Markdown").
+pass HTML through (see docs/output.md, "Markdown").
 """
 
 from __future__ import annotations

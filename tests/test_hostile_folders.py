@@ -1,8 +1,8 @@
 """Issue 11 as an attacker plays it against the batch runner: a hostile file in the output folder,
 a damaged or planted state, colliding inputs, deep folders, inputs that hold a conversion in C code.
 
-Each test is one promise of the README, and each was a reproducer that broke it. They run the
-real command line as a child process, as cron does (batch_helpers.convert).
+Each test is one promise of docs/cron.md or docs/use.md, and each was a reproducer that broke it.
+They run the real command line as a child process, as cron does (batch_helpers.convert).
 """
 
 from __future__ import annotations
@@ -194,7 +194,7 @@ def test_dedupe_keeps_the_last_output_of_a_url_whose_inputs_are_all_gone(tmp_pat
 
 
 def test_dedupe_brings_the_next_latest_back_when_the_winner_is_deleted(tmp_path):
-    """The README's other half: when the input that won is deleted, the next latest comes back."""
+    """The other half of "Duplicates" in docs/cron.md: when the input that won is deleted, the next latest comes back."""
     inputs, out = tmp_path / "in", tmp_path / "o"
     _dump(inputs, "a.txt", 1, url=URL, fetched=1712180702000)
     _dump(inputs, "b.txt", 2, url=URL, fetched=1712180802000)

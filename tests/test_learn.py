@@ -27,7 +27,8 @@ from feedclean.article import InputError
 from feedclean.cli import main
 from feedclean.learn import LearnOptions, learn, matches_exactly, rules_text, sentence_pattern, toml_string
 from feedclean.limits import ProcessDied, TimedOut, TimeLimitedCalls
-from feedclean.rules import BUILTIN, load_rules_file
+from feedclean.rules import BUILTIN
+from feedclean.rulesfile import load_rules_file
 
 PROMO = "Join our reading club every Friday at the library."
 PODCAST = "Listen to the gamma podcast on Sunday mornings."

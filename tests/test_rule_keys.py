@@ -8,7 +8,8 @@ import pytest
 from conftest import load_cases
 from test_cases import check_case
 
-from feedclean.rules import BUILTIN, Rule, RuleSet
+from feedclean.rules import BUILTIN, RuleSet
+from feedclean.rulesfile import Rule
 
 CASE_FILES = ("junk.yaml", "feedjunk.yaml", "content.yaml", "metadata.yaml")
 # The lists and tables the built-in rules fill; each must have a case that only it decides.

@@ -8,7 +8,7 @@ import re
 
 import pytest
 from click.testing import CliRunner
-from conftest import DEFAULT_FETCHED, SAMPLES, load_cases, make_dump, split_front_matter
+from conftest import DEFAULT_FETCHED, ROOT, SAMPLES, load_cases, make_dump, split_front_matter
 
 from feedclean.cli import main
 
@@ -202,41 +202,34 @@ def test_rules_table_fits_a_narrow_terminal(runner, tmp_path, monkeypatch):
     assert max(len(line) for line in table.splitlines()) <= 80
 
 
-def test_the_readme_worked_example_does_what_it_says(runner, tmp_path):
-    """The README's rules file, as written there, on the dump it describes."""
-    readme = (SAMPLES.parent / "README.md").read_text(encoding="utf-8")
-    example = readme[readme.index("### Worked example") :]
-    rules_text = example[example.index("```toml\n") + 8 : example.index("```\n", example.index("```toml"))]
-    config = tmp_path / "config" / "feedclean"
-    config.mkdir(parents=True)
-    (config / "rules.toml").write_text(rules_text, encoding="utf-8")
-    body = (
-        '<p><img src="https://img.proxy.example/fetch?w=800&amp;src=https%3A%2F%2Fcdn.example.com%2Fa%2Ftrain.jpg"></p>'
-        "<p>The new line opens on Monday, the operator said, after three years of building work.</p>"
-        '<div class="related-box"><a href="/x">Related story</a></div>'
-        '<aside class="newsletter">Get our newsletter</aside>'
-        '<div>Read more: <ul><li><a href="/a">Story A</a></li><li><a href="/b">Story B</a></li></ul></div>'
-        "<p>2024.04.03 10時05分</p>"
-    )
-    dump = tmp_path / "d.txt"
-    dump.write_text(make_dump(body, url="https://news.example.com/2024/train"), encoding="utf-8")
-    document = json.loads(runner.invoke(main, ["convert", str(dump), "--format", "json"]).stdout)
+def test_the_worked_example_in_the_docs_does_what_it_says(runner, tmp_path):
+    """docs/rules.md's dump and rules file, as written there: test_docs only sees the example exit 0."""
+    page = (ROOT / "docs" / "rules.md").read_text(encoding="utf-8")
+    example = page[page.index("## Worked example") :]
+    example = example[: example.index("\n```\n")]
+    for name, text in re.findall(r"^cat > (\S+) <<'EOF'\n(.*?\n)EOF$", example, re.M | re.S):
+        (tmp_path / name).write_text(text, encoding="utf-8")
+    dump, rules = str(tmp_path / "dump.txt"), str(tmp_path / "example.toml")
+    before = json.loads(runner.invoke(main, ["explain", dump, "--json"]).stdout)
+    published = next(item for item in before["metadata"] if item["field"] == "published")
+    assert before["removed"] == [] and published["value"] == "(none)"
+    document = json.loads(runner.invoke(main, ["convert", dump, "--rules", rules, "--format", "json"]).stdout)
     assert document["markdown"] == (
         "![](https://cdn.example.com/a/train.jpg)\n\n"
         "The new line opens on Monday, the operator said, after three years of building work."
     )
     assert document["published"] == "2024-04-03T10:05:00+09:00"
     assert document["source"] == {"name": "Example News", "domain": "news.example.com"}
-    report = json.loads(runner.invoke(main, ["explain", str(dump), "--json"]).stdout)
-    rules = [item["rule"] for item in report["removed"]]
-    assert any(rule.startswith("strip '.related-box' (") and rule.endswith("rules.toml, rule 1)") for rule in rules)
+    report = json.loads(runner.invoke(main, ["explain", dump, "--rules", rules, "--json"]).stdout)
+    removed = [item["rule"] for item in report["removed"]]
+    assert any(rule.startswith("strip '.related-box' (") and rule.endswith("example.toml, rule 1)") for rule in removed)
 
 
 def test_the_built_in_rules_pass_the_checks_user_rules_get():
     """They load unchecked at every start (for speed), so the checks run here."""
     from importlib import resources
 
-    from feedclean.rules import parse_rules
+    from feedclean.rulesfile import parse_rules
 
     text = resources.files("feedclean").joinpath("rules/builtin.toml").read_text(encoding="utf-8")
     assert len(parse_rules(text, "built-in")) >= 10
