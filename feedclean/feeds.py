@@ -72,6 +72,10 @@ def _after_prolog(text: str) -> int:
         position = end + len(closer)
 
 
+# Local names of the elements some feeds keep an item's full text in.
+_FULL_TEXT_NAMES = frozenset(("full-text", "fulltext"))
+
+
 def read_feed(text: str, name: str, encoding: str) -> list[Article]:
     """One Article per feed item, with title, link, dates and the fullest content the item has."""
     import feedparser
@@ -161,12 +165,13 @@ def _media_caption(entry, rss: bool) -> str | None:
 
 
 def _entry_link(entry) -> str | None:
-    """The item's own address: FeedBurner's origLink (the publisher's URL) over the feedproxy
-    redirect that FeedBurner puts in <link>."""
-    for key in ("feedburner_origlink", "link"):
-        link = (entry.get(key) or "").strip()
-        if link:
-            return link
+    """The item's own address: an origLink (FeedBurner's, Pheedo's: the publisher's URL) over
+    the redirect such a service puts in <link>."""
+    origins = sorted(key for key in entry if key.endswith("_origlink") and key != "feedburner_origlink")
+    for key in ("feedburner_origlink", *origins, "link"):
+        link = entry.get(key)
+        if isinstance(link, str) and link.strip():
+            return link.strip()
     return None
 
 
@@ -183,6 +188,7 @@ def _content(entry, rss: bool) -> tuple[str, str]:
         for c in entry.get("content", [])
         if not (rss and c.get("type") == "text/plain")
     ]
+    candidates += [(value, "text/html", "") for value in _full_texts(entry)]
     candidates.sort(key=lambda item: len(item[0]), reverse=True)
     summary = entry.get("summary_detail") or {}
     candidates.append((entry.get("summary", ""), summary.get("type", "text/html"), summary.get("base") or ""))
@@ -192,6 +198,16 @@ def _content(entry, rss: bool) -> tuple[str, str]:
                 return "".join(f"<p>{html.escape(paragraph)}</p>" for paragraph in value.split("\n\n")), base
             return value, base
     return "", ""
+
+
+def _full_texts(entry) -> list[str]:
+    """The full text some feeds give beside a one-line description, in an element of their own
+    (Yandex's <yandex:full-text>, a publisher's <x:fulltext>)."""
+    return [
+        value
+        for key in sorted(entry)
+        if key.rpartition("_")[2] in _FULL_TEXT_NAMES and isinstance(value := entry[key], str) and value.strip()
+    ]
 
 
 def _valid_reference(match: re.Match[str]) -> str:

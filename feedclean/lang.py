@@ -21,6 +21,7 @@ _KANA = re.compile(r"[\u3040-\u30ff]+")
 _HANGUL = re.compile(r"[\uac00-\ud7af\u1100-\u11ff]+")
 _NOT_LATIN = re.compile(r"[\u0370-\u1fff\u3040-\u9fff\uac00-\ud7af\uf900-\ufaff]+")
 _WORD = re.compile(r"[^\W\d_]+")
+_ADDRESS = re.compile(r"\S*(?:://|www\.)\S*")
 
 # Scripts used by one language (or whose commonest language is the sensible answer).
 _SCRIPTS = (
@@ -99,6 +100,8 @@ for _language, _words in _STOPWORDS.items():
 def detect_language(text: str) -> str | None:
     """The BCP 47 tag of `text`'s language, or None when it cannot tell."""
     sample = text[:_SAMPLE_CHARS]
+    if "://" in sample or "www." in sample:
+        sample = _ADDRESS.sub(" ", sample)  # an address's words are no language's ("id", "item", "com")
     other = "".join(_NOT_LATIN.findall(sample))
     if len(other) < _MIN_LETTERS // 2 or len(other) * 4 < len(sample):
         return _latin_language(_WORD.findall(sample.lower()))

@@ -22,8 +22,11 @@ from .urls import canonical_url, site_of, split_url
 _PAGE_PATH_CHARS = 12
 # The folder a social network keeps its profiles in (reddit.com/r/…, youtube.com/channel/…).
 _PROFILE_FOLDERS = frozenset(("r", "u", "user", "users", "channel", "c", "company", "in", "people", "pages", "groups", "profile"))
-# Fragments that point at an item's comments.
-_COMMENT_FRAGMENTS = ("comments", "comment", "respond", "disqus_thread", "reply")
+# Fragments that point at an item's comments, or at where its teaser stops (WordPress's and
+# Blogger's "#more", "#more-123"): the item, not a place in its text.
+_ITEM_FRAGMENTS = ("comments", "comment", "respond", "disqus_thread", "reply", "more")
+# Words a read-more link may add after its label ("Read more of this story").
+_READ_MORE_EXTRA_WORDS = 4
 
 
 class LinkRoles:
@@ -76,7 +79,7 @@ class LinkRoles:
         key = _path_key(path)
         addresses, paths = self._own_addresses()
         if (host, key, query) in addresses or (key in paths and not query):
-            if not fragment or fragment.lower().startswith(_COMMENT_FRAGMENTS):
+            if not fragment or fragment.lower().startswith(_ITEM_FRAGMENTS) or self._says_read_more(words):
                 return "self"
             return "anchor"  # a footnote or a table of the article itself
         own = self._is_own(host)
@@ -117,13 +120,25 @@ class LinkRoles:
             if role != "self":
                 continue
             words = label_key(text_of(link))
-            if words in self._site.readmore_labels or self._names_the_item(words):
+            if self._says_read_more(words) or self._names_the_item(words):
                 return True
         around = f" {label_key(outside)} "
         return any(f" {label} " in around for label in self._site.readmore_labels if " " in label)
 
     def says_read_more(self, link: etree._Element) -> bool:
         return label_key(text_of(link)) in self._site.readmore_labels
+
+    def _says_read_more(self, words: str) -> bool:
+        """A read-more label, or one of several words followed by a few more ("read more of
+        this story"): said of a link to the item itself, that is never the article's text."""
+        labels = self._site.readmore_labels
+        if words in labels:
+            return True
+        extra = words.split()
+        return any(
+            " " in label and words.startswith(label + " ") and len(extra) <= label.count(" ") + 1 + _READ_MORE_EXTRA_WORDS
+            for label in labels
+        )
 
     def _names_the_item(self, words: str) -> bool:
         """The item's title, or most of it (a feed may shorten it)."""

@@ -43,6 +43,8 @@ _LANGUAGE_SEGMENT = re.compile(r"[a-z]{2,3}(?:-[a-z0-9]{2,8})*", re.IGNORECASE)
 _EMOJI_CATEGORIES = frozenset(("So", "Sk", "Mn", "Cf"))
 _EMOJI_MAX_CHARS = 8
 # An empty link to a picture (a lightbox link whose thumbnail a feed dropped) shows that picture.
+# What separates the words of a file's name.
+_FILE_NAME_WORDS = re.compile(r"[-_.\s]+")
 _IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".gif", ".webp", ".avif")
 _ATTRIBUTED_OR_CUSTOM = etree.XPath("descendant::*[@* or contains(local-name(), '-')]")
 
@@ -209,6 +211,8 @@ def _fix_image(image: etree._Element, base: str | None, site: SiteRules, trace: 
         reason = "tracking pixel (1×1 or hidden)"
     elif (pattern := site.trackers.match(url)) is not None:
         reason = site.describe("trackers", pattern)
+    elif (word := _tracker_file_word(image, url, site)) is not None:
+        reason = site.describe("tracker_file_words", word)
     if reason:
         note(trace, "image", image if chosen is None else f"<img> {chosen[:80]}", reason)
         remove(image)
@@ -250,6 +254,21 @@ def _largest_candidate(srcset: str) -> str:
         if size > best_size:
             best, best_size = parts[0], size
     return best
+
+
+def _tracker_file_word(image: etree._Element, url: str, site: SiteRules) -> str | None:
+    """A tracker known by its file's name (`rss-pixel.png`, `beacon.gif`, `spacer.gif`): every word
+    of the name is a tracker's, and no alt text says otherwise. The word that says so, or None.
+    A photo's name has words of its own ("pixel-7-review.jpg")."""
+    words = site.tracker_file_words
+    if not words or (image.get("alt") or "").strip().lower() not in ("", *words):
+        return None
+    path = url.partition("?")[0].partition("#")[0]
+    stem = path.rpartition("/")[2].rpartition(".")[0].lower()
+    parts = [part for part in _FILE_NAME_WORDS.split(stem) if part]
+    if not parts or not all(part in words for part in parts):
+        return None
+    return next((part for part in parts if part in words), None)
 
 
 def _is_pixel(image: etree._Element) -> bool:

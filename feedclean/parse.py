@@ -31,6 +31,7 @@ FLATTEN_DEPTH = 100
 _CONTROL_REFERENCE = re.compile(
     r"&#(?:[xX]0*(?:1[0-9a-fA-F]|[0-8bBcCeEfF])(?![0-9a-fA-F])|0*(?:3[01]|2[0-9]|1[1245-9]|[0-8])(?![0-9]));?"
 )
+_BLANK_LINE = re.compile(r"\n[ \t\r]*\n")
 _XML_NAME = re.compile(r"[A-Za-z_][-A-Za-z0-9_.]*")
 _VOID_TAGS = frozenset(
     ["area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param", "source", "track", "wbr", "keygen"]
@@ -44,6 +45,11 @@ _HEAD_ONLY = frozenset(("title", "meta", "link", "base", "style", "script", "nos
 # The page's <article> replaces readability's choice if it has at most this much more text, and
 # holds the first and last characters of that choice.
 _MAX_ARTICLE_GROWTH = 1.5
+# Inline formatting that may wrap whole blocks in careless markup; a link, a player or an
+# object around blocks is something else, and stays.
+_INLINE_WRAPPERS = frozenset(
+    ("span", "font", "b", "strong", "i", "em", "u", "s", "strike", "small", "big", "mark", "ins", "del", "tt", "label", "nobr")
+)
 _EDGE_CHARS = 60
 
 
@@ -52,7 +58,7 @@ def parse(article: Article) -> None:
     if article.from_feed and not article.html.strip():
         article.tree = etree.SubElement(etree.Element("html"), "body")  # an item of title and link only
         return
-    root = _parse_html(article.html)
+    root = _parse_html(_paragraphs_of_plain_text(article.html))
     if _is_whole_page(root):
         article.page_meta = page_metadata(root)
         if article.trace is not None:
@@ -70,11 +76,23 @@ def parse(article: Article) -> None:
             body.insert(index, element)
     for element in list(body.iter(*_VOID_UNKNOWN_TO_LIBXML2)):
         unwrap(element)
-    for container in _block_containers(body):
+    blocks = block_descendants(body)
+    _open_inline_wrappers(blocks)
+    for container in _block_containers(blocks):
         wrap_loose_inline(container)
     for listing in body.iter("ul", "ol"):
         _itemise_loose_list(listing)
     article.tree = body
+
+
+def _paragraphs_of_plain_text(html: str) -> str:
+    """A body without a single tag but with line breaks is plain text (a YouTube description, a
+    dump of a text feed): its blank lines part paragraphs and its other line breaks stay, which
+    HTML would run into one paragraph."""
+    if "<" in html or "\n" not in html.strip():
+        return html
+    paragraphs = (part.strip() for part in _BLANK_LINE.split(html.strip()))
+    return "".join(f"<p>{'<br>'.join(line.strip() for line in part.splitlines())}</p>" for part in paragraphs if part)
 
 
 def _itemise_loose_list(listing: etree._Element) -> None:
@@ -91,10 +109,25 @@ def _itemise_loose_list(listing: etree._Element) -> None:
     listing.append(item)
 
 
-def _block_containers(body: etree._Element) -> list[etree._Element]:
+def _open_inline_wrappers(blocks: list[etree._Element]) -> None:
+    """An inline element around blocks (<span> or <font> around paragraphs, lists, code) gives
+    way to what it holds: rendered inline, its paragraphs would run into one line and its code
+    lose its line breaks."""
+    wrappers: dict[etree._Element, None] = {}
+    for block in blocks:
+        parent = block.getparent()
+        while parent is not None and parent.tag not in BLOCK_TAGS:
+            if parent.tag in _INLINE_WRAPPERS:
+                wrappers[parent] = None
+            parent = parent.getparent()
+    for wrapper in wrappers:
+        unwrap(wrapper)
+
+
+def _block_containers(blocks: list[etree._Element]) -> list[etree._Element]:
     """Blocks that hold blocks: the only places loose inline content can sit beside a block."""
     containers: dict[etree._Element, None] = {}
-    for block in block_descendants(body):
+    for block in blocks:
         parent = block.getparent()
         if parent.tag in BLOCK_TAGS:
             containers[parent] = None

@@ -38,6 +38,7 @@ LIST_KEYS = (
     "caption_text",
     "tracking_params",
     "opaque_redirects",
+    "tracker_file_words",
     "date_format",
 )
 # What a rewrite_links replacement may name besides its groups (see docs/rules.md).
