@@ -33,16 +33,15 @@ from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
-from lxml import etree
-
 from . import __version__
 from .article import Article
 from .limits import DEFAULT_MAX_BYTES, DEFAULT_TIMEOUT_SECONDS, each_input, read_input
 from .paths import display_path, is_inside
-from .rules import RuleSet, label_key
+from .recurring import could_be_boilerplate, is_prose
+from .rules import RuleSet
 from .rulesfile import normalize_host
 from .textrules import TextRules
-from .tree import all_emphasised, leaf_blocks, text_of
+from .tree import leaf_blocks, text_of
 from .urls import host_of
 from .write import replacement_problem
 
@@ -52,16 +51,6 @@ DEFAULT_MAX_CHARS = 200
 # How a file `feedclean learn` wrote begins: only such a file (or an empty one) is replaced by -o.
 HEADER_START = "# Boilerplate learned by feedclean learn"
 
-_HEADINGS = frozenset(("h1", "h2", "h3", "h4", "h5", "h6"))
-# Blocks whose text belongs to something else: a caption to its image, a cell to its table, code to its listing.
-_NOT_PROSE_TAGS = frozenset(("figcaption", "caption", "td", "th", "pre"))
-_NOT_PROSE_HOLDERS = frozenset(("figure", "table", "pre", *_HEADINGS))
-_COLONS = (":", "：")
-_SENTENCE_ENDS = tuple(".!?。！？…")
-_CLOSING = "\"'”’»)）」』"
-_MIN_LETTERS = 2
-_MIN_WORDS = 3
-_MIN_UNSPACED_CHARS = 6
 _MOST_TEXTS_PER_ARTICLE = 1000
 # Characters a regular expression gives a meaning; every other printable one stands for itself.
 _REGEX_SPECIAL = frozenset("\\.^$*+?{}[]()|")
@@ -243,7 +232,7 @@ def _sample(article: Article, max_chars: int) -> _Sample:
         text = text_of(block)
         if not text:
             continue
-        prose = _is_prose(block, text, article.tree)
+        prose = is_prose(block, text, article.tree)
         is_lead = prose and not lead_seen
         lead_seen = lead_seen or prose
         if len(text) > max_chars:
@@ -251,7 +240,7 @@ def _sample(article: Article, max_chars: int) -> _Sample:
         key = text.casefold()
         if is_lead or not prose or text == whole:
             protected[key] = None
-        elif _could_be_boilerplate(text):
+        elif could_be_boilerplate(text):
             candidates.setdefault(key, text)
     digest = hashlib.blake2b(whole.encode("utf-8", "surrogatepass"), digest_size=12).hexdigest() if whole else article.id
     host = _rule_host(article.canonical_url)
@@ -271,34 +260,6 @@ def _ends(items: tuple, limit: int = _MOST_TEXTS_PER_ARTICLE) -> tuple:
     boilerplate sits: a 20 MB page of a million one-line paragraphs would otherwise hold
     millions of texts in the run's memory, where a real article has a few dozen."""
     return items if len(items) <= limit else items[: limit // 2] + items[-(limit // 2) :]
-
-
-def _is_prose(block: etree._Element, text: str, body: etree._Element) -> bool:
-    """Whether a block is a paragraph of its own: not a heading (nor a line all in bold that is
-    no sentence, "**In brief**", a heading written as a paragraph), a caption, a table
-    cell, code or a block with an image (whose text belongs with what it stands beside)."""
-    if block.tag in _HEADINGS or block.tag in _NOT_PROSE_TAGS or next(block.iter("img"), None) is not None:
-        return False
-    if all_emphasised(block) and not text.rstrip(_CLOSING).endswith(_SENTENCE_ENDS):
-        return False
-    for ancestor in block.iterancestors():
-        if ancestor is body:
-            return True
-        if ancestor.tag in _NOT_PROSE_HOLDERS:
-            return False
-    return True
-
-
-def _could_be_boilerplate(text: str) -> bool:
-    """A sentence: three words or more (six characters or more in scripts written without
-    spaces), not a separator, number or label ("***", "1.", "Q:"), nor an author's sign-off
-    that recurs because the author does ("-- Jeff", "Cheers!"); and not one ending in a colon,
-    whose strip_text rule would also remove the list it introduces."""
-    if text.endswith(_COLONS) or sum(char.isalpha() for char in text) < _MIN_LETTERS:
-        return False
-    words = label_key(text).split()
-    unspaced = sum(len(word) for word in words if not word.isascii())
-    return len(words) >= _MIN_WORDS or unspaced >= _MIN_UNSPACED_CHARS
 
 
 def sentence_pattern(text: str) -> str:

@@ -258,17 +258,19 @@ def _largest_candidate(srcset: str) -> str:
 
 def _tracker_file_word(image: etree._Element, url: str, site: SiteRules) -> str | None:
     """A tracker known by its file's name (`rss-pixel.png`, `beacon.gif`, `spacer.gif`): every word
-    of the name is a tracker's, and no alt text says otherwise. The word that says so, or None.
-    A photo's name has words of its own ("pixel-7-review.jpg")."""
+    of the name is a tracker's, or one is and the folder is a tracker's (`tracking/npr-pixel.png`),
+    and no alt text says otherwise. The word that says so, or None. A photo's name has words of
+    its own ("photos/pixel-7-review.jpg")."""
     words = site.tracker_file_words
     if not words or (image.get("alt") or "").strip().lower() not in ("", *words):
         return None
-    path = url.partition("?")[0].partition("#")[0]
-    stem = path.rpartition("/")[2].rpartition(".")[0].lower()
-    parts = [part for part in _FILE_NAME_WORDS.split(stem) if part]
-    if not parts or not all(part in words for part in parts):
+    folders, _, name = url.partition("?")[0].partition("#")[0].lower().rpartition("/")
+    parts = [part for part in _FILE_NAME_WORDS.split(name.rpartition(".")[0]) if part]
+    said = next((part for part in parts if part in words), None)
+    if said is None:
         return None
-    return next((part for part in parts if part in words), None)
+    in_trackers_folder = folders.rpartition("/")[2] in words  # /images/tracking/npr-rss-pixel.png
+    return said if in_trackers_folder or all(part in words for part in parts) else None
 
 
 def _is_pixel(image: etree._Element) -> bool:

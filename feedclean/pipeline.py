@@ -1,7 +1,7 @@
 """The library API: one input in, its articles out, through the stages in order.
 
-    read (bytes → header + body) → parse (lxml tree) → clean (rules on the tree)
-    → extract (metadata, images, captions) → render (Markdown / JSON)
+    read (bytes → header + body) → parse (lxml tree) → clean (rules on the tree; for a feed,
+    then what recurs across its items) → extract (metadata, images, captions) → render
 
 A dump gives one article; a feed file (RSS or Atom) one per item. `cli.py`
 and `batch.py` only call these functions.
@@ -23,8 +23,9 @@ from .limits import DEFAULT_MAX_BYTES, DEFAULT_TIMEOUT_SECONDS, each_input, over
 from .parse import parse
 from .paths import STREAM_FORMATS
 from .read import decode_text, split_dump
+from .recurring import remove_recurring
 from .render import render
-from .rules import BUILTIN, RuleSet
+from .rules import BUILTIN, RuleSet, SiteRules
 from .urls import host_of
 
 
@@ -36,8 +37,11 @@ def process_all(
         raise InputError(over_size_limit(max_bytes, len(data)))
     text, encoding = decode_text(data)
     articles = read_feed(text, name, encoding) if looks_like_feed(text) else [split_dump(text, encoding, name)]
-    for article in articles:
-        _run_stages(article, rules, trace)
+    sites = [_clean_stages(article, rules, trace) for article in articles]
+    if articles[0].from_feed:
+        remove_recurring(articles)
+    for article, site in zip(articles, sites, strict=True):
+        extract(article, site)
     return articles
 
 
@@ -51,14 +55,15 @@ def process(
     return articles[0]
 
 
-def _run_stages(article: Article, rules: RuleSet, trace: bool) -> None:
+def _clean_stages(article: Article, rules: RuleSet, trace: bool) -> SiteRules:
+    """Parse and clean one article; the rules of its site, for extracting its metadata."""
     if trace:
         article.trace = Trace()
     parse(article)
     article.url = article_url(article, rules)
     site = rules.for_host(host_of(article.url) if article.url else "")
     clean(article, site)
-    extract(article, site)
+    return site
 
 
 def render_all(articles: list[Article], output_format: str) -> str:

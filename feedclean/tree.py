@@ -115,6 +115,31 @@ def cut_from(start: etree._Element, root: etree._Element) -> None:
     remove(start)
 
 
+def remove_line(block: etree._Element, start: etree._Element | None, end: etree._Element | None) -> None:
+    """Remove one line of `block`: what lies between the <br> `start` (None: the block's start)
+    and the <br> `end` (None: its end), both children of `block`, with one of the two breaks."""
+    if start is None:
+        kept = end.tail if end is not None else None
+        block.text = None
+        for child in list(block):
+            if child is end:
+                break
+            block.remove(child)
+        if end is not None:
+            block.text, end.tail = kept, None
+            block.remove(end)
+        return
+    if end is None:
+        cut_from(start, block)
+        return
+    start.tail = None
+    for sibling in list(start.itersiblings()):
+        if sibling is end:
+            break
+        block.remove(sibling)
+    block.remove(start)
+
+
 # What sets a line apart as a label or a heading, when it is all the line holds.
 _EMPHASIS = frozenset(("strong", "b", "h1", "h2", "h3", "h4", "h5", "h6"))
 

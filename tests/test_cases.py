@@ -101,6 +101,8 @@ def test_feed_items(case):
     assert len(articles) == len(case["items"])
     for article, expect in zip(articles, case["items"], strict=True):
         everything = json.dumps(article, ensure_ascii=False)
+        if "body" in expect:
+            assert article["markdown"] == expect["body"]
         for fragment in expect.get("contains", []):
             assert fragment in article["markdown"], f"missing {fragment!r}"
         for fragment in expect.get("absent", []):

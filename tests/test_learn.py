@@ -80,12 +80,20 @@ def archive(tmp_path: Path) -> Path:
         correction = "<p>Correction: it leaves from the second pier.</p>" if number else ""
         body = f"<p>The ferry leaves at noon.</p><p>Tickets are sold on board only.</p>{correction}"
         _write(root, f"beta/ferry-{number}.txt", body, f"https://beta.example/story/ferry?utm_source=feed{number}")
+    # One feed item carries the podcast line (too few for the feed's own recurring-text rule),
+    # and two later dumps of the same host do: three of its five articles.
     items = [
-        (f"https://gamma.example/items/{number}", f"<p>Gamma item {number} is about the choir.</p><p>{PODCAST}</p>")
+        (
+            f"https://gamma.example/items/{number}",
+            f"<p>Gamma item {number} is about the choir.</p>" + (f"<p>{PODCAST}</p>" if number == 0 else ""),
+        )
         for number in range(3)
     ]
     (root / "gamma").mkdir()
     (root / "gamma" / "feed.xml").write_text(_feed(items), encoding="utf-8")
+    for number in range(2):
+        body = f"<p>Gamma episode {number} visits the organ builders.</p><p>{PODCAST}</p>"
+        _write(root, f"gamma/later-{number}.txt", body, f"https://gamma.example/episodes/{number}")
     for number in range(3):  # a recurring sentence that is all of one delta article is never boilerplate
         body = f"<p>Delta note {number} on the lake.</p><p>{GONE}</p>"
         _write(root, f"delta/{number}.txt", body, f"https://delta.example/notes/{number}")
@@ -117,7 +125,7 @@ def test_an_article_counts_once_however_many_dumps_hold_it(archive):
     beta = next(rule for rule in learned.rules if rule.host == "beta.example")
     assert [(s.text, s.articles) for s in beta.sentences] == [(RARE, 2)]
     assert beta.articles == 11
-    assert learned.articles == 5 + 11 + 3 + 4
+    assert learned.articles == 5 + 11 + 5 + 4
 
 
 @pytest.mark.parametrize(
@@ -158,7 +166,7 @@ def test_the_file_loads_as_rules_and_says_what_made_it(archive, runner, tmp_path
     output = tmp_path / "learned.toml"
     result = runner.invoke(main, ["learn", str(archive), "-o", str(output)])
     assert result.exit_code == 0, result.output
-    assert result.stderr == "feedclean: learned 2 sentences for 2 hosts from 23 articles\n"
+    assert result.stderr == "feedclean: learned 2 sentences for 2 hosts from 25 articles\n"
     text = output.read_text(encoding="utf-8")
     assert text.startswith(f"# Boilerplate learned by feedclean learn 0.1.0 from: {archive}\n")
     assert "at least 3 articles" in text and "at least 20% of that host's articles" in text
@@ -185,9 +193,10 @@ def test_convert_with_the_learned_rules_removes_the_promo_and_nothing_else(archi
     assert runner.invoke(main, ["learn", str(archive), "-o", str(learned)]).exit_code == 0
     before = _converted(runner, archive, tmp_path / "before")
     after = _converted(runner, archive, tmp_path / "after", "--rules", str(learned))
-    assert before.keys() == after.keys() and len(before) == 5 + 14 + 3 + 4
+    assert before.keys() == after.keys() and len(before) == 5 + 14 + 5 + 4
     changed = {name for name in before if before[name] != after[name]}
-    assert changed == {name for name in before if name.startswith(("alpha/", "gamma/"))}
+    assert changed == {name for name in before if name.startswith("alpha/") or PODCAST in before[name]}
+    assert sum(name.startswith("gamma/") for name in changed) == 3
     for name in changed:
         promo = PROMO if name.startswith("alpha/") else PODCAST
         assert before[name].replace(f"\n\n{promo}", "") == after[name]
@@ -201,7 +210,7 @@ def test_explain_names_the_learned_rule_by_file_and_number(archive, runner, tmp_
     assert result.exit_code == 0, result.output
     removed = [item for report in json.loads(result.stdout)["items"] for item in report["removed"]]
     assert {item["rule"] for item in removed} == {f"strip_text '{sentence_pattern(PODCAST)}' ({learned}, rule 2)"}
-    assert len(removed) == 3
+    assert len(removed) == 1
 
 
 def test_learning_again_with_the_learned_rules_finds_nothing_new(archive, runner, tmp_path):
@@ -210,7 +219,7 @@ def test_learning_again_with_the_learned_rules_finds_nothing_new(archive, runner
     result = runner.invoke(main, ["learn", str(archive), "--rules", str(learned)])
     assert result.exit_code == 0, result.output
     assert "[[rule]]" not in result.stdout and "# Nothing recurred often enough to be learned." in result.stdout
-    assert result.stderr == "feedclean: learned 0 sentences for 0 hosts from 23 articles\n"
+    assert result.stderr == "feedclean: learned 0 sentences for 0 hosts from 25 articles\n"
 
 
 def test_the_same_inputs_give_the_same_bytes(archive, runner, tmp_path):
@@ -258,7 +267,7 @@ def test_a_bad_input_is_one_line_and_the_file_is_still_written(archive, runner, 
     assert result.stderr.splitlines() == [
         f"feedclean: error: {archive}/beta/binary.txt: binary file (control bytes), not a text dump",
         f"feedclean: error: {archive}/beta/empty.txt: file is empty",
-        "feedclean: learned 2 sentences for 2 hosts from 23 articles; 2 inputs failed",
+        "feedclean: learned 2 sentences for 2 hosts from 25 articles; 2 inputs failed",
     ]
     assert len(load_rules_file(output)) == 2
 
@@ -308,7 +317,7 @@ def test_a_real_run_is_quiet_off_a_terminal(archive, tmp_path):
     result = subprocess.run(command, capture_output=True, text=True, env=ENV, timeout=120, check=False)
     assert result.returncode == 0, result.stderr
     assert result.stdout == ""
-    assert result.stderr == "feedclean: learned 1 sentence for 1 host from 20 articles\n"
+    assert result.stderr == "feedclean: learned 1 sentence for 1 host from 22 articles\n"
     assert [rule.hosts for rule in load_rules_file(output)] == [("alpha.example",)]
 
 
@@ -425,3 +434,12 @@ def test_rules_too_large_for_a_rules_file_are_not_written(tmp_path, runner):
     assert result.exit_code == 1
     assert "more than a rules file may hold (1,048,576): raise --min-articles or --min-share" in result.stderr
     assert not output.exists()
+
+
+def test_a_feed_s_own_recurring_sentence_is_gone_before_learning(tmp_path):
+    """A sentence in most items of one feed file is removed by the conversion itself (recurring.py),
+    so learning, which proposes only what the conversion leaves, has nothing to propose for it."""
+    items = [(f"https://epsilon.example/items/{n}", f"<p>Epsilon item {n} is about boats.</p><p>{PODCAST}</p>") for n in range(4)]
+    (tmp_path / "feed.xml").write_text(_feed(items), encoding="utf-8")
+    learned = learn([tmp_path], BUILTIN, LearnOptions())
+    assert learned.articles == 4 and learned.rules == []
