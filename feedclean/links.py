@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections import Counter
 
 from lxml import etree
 
@@ -43,6 +44,10 @@ _LANGUAGE_SEGMENT = re.compile(r"[a-z]{2,3}(?:-[a-z0-9]{2,8})*", re.IGNORECASE)
 _EMOJI_CATEGORIES = frozenset(("So", "Sk", "Mn", "Cf"))
 _EMOJI_MAX_CHARS = 8
 # An empty link to a picture (a lightbox link whose thumbnail a feed dropped) shows that picture.
+# Words an icon's file name may hold beside the network it stands for.
+_ICON_WORDS = frozenset(
+    ("icon", "icons", "share", "button", "btn", "logo", "small", "large", "sm", "lg", "mini", "color", "white", "black")
+)
 # What separates the words of a file's name.
 _FILE_NAME_WORDS = re.compile(r"[-_.\s]+")
 _IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".gif", ".webp", ".avif")
@@ -52,10 +57,11 @@ _ATTRIBUTED_OR_CUSTOM = etree.XPath("descendant::*[@* or contains(local-name(), 
 class Found:
     """What one pass over the tree found to act on once the pass is over."""
 
-    __slots__ = ("feed", "footer", "marked", "scripted", "share", "stripped")
+    __slots__ = ("feed", "footer", "icons", "marked", "scripted", "share", "stripped")
 
     def __init__(self) -> None:
         self.share: list[tuple[etree._Element, str]] = []
+        self.icons: list[tuple[etree._Element, str]] = []
         self.feed: list[tuple[etree._Element, str]] = []
         self.footer: list[tuple[etree._Element, str]] = []
         self.stripped: list[etree._Element] = []
@@ -91,7 +97,15 @@ def scan(article: Article, site: SiteRules) -> Found:
             found.stripped.append(element)
         elif markers and tag != "img" and _is_marked(element, tag, markers):
             found.marked.append(element)
+    found.share.extend(_icon_rows(found.icons))
     return found
+
+
+def _icon_rows(icons: list[tuple[etree._Element, str]]) -> list[tuple[etree._Element, str]]:
+    """The share icons that sit in a row of two or more in one parent: a lone network logo
+    that links somewhere may be the article's picture of it."""
+    parents = Counter(link.getparent() for link, _ in icons)
+    return [(link, rule) for link, rule in icons if parents[link.getparent()] >= 2]
 
 
 def _is_marked(element: etree._Element, tag: str, markers: frozenset[str]) -> bool:
@@ -123,6 +137,8 @@ def _fix_link(
         return
     elif (host := host_of(url)) in site.footer_hosts:
         found.footer.append((element, site.describe("footer_links", host)))
+    elif (network := _share_icon(element, site)) is not None:
+        found.icons.append((element, site.describe("share_icons", network)))
     element.set("href", url)
     if not len(element) and not (element.text or "").strip() and _is_picture(url, site):
         picture = etree.Element("img", src=url)
@@ -254,6 +270,21 @@ def _largest_candidate(srcset: str) -> str:
         if size > best_size:
             best, best_size = parts[0], size
     return best
+
+
+def _share_icon(link: etree._Element, site: SiteRules) -> str | None:
+    """The network a link's only picture is the icon of (`facebook.gif`, `twitter-16.png`): in a
+    row of such links, a share button, whatever redirector it goes through. None for a link
+    with words, or a picture whose name says more than a network and an icon's size."""
+    icons = site.share_icons
+    if not icons or len(link) != 1 or link[0].tag != "img" or (link.text or "").strip() or (link[0].tail or "").strip():
+        return None
+    name = (link[0].get("src") or "").partition("?")[0].rpartition("/")[2].rpartition(".")[0].lower()
+    parts = [part for part in _FILE_NAME_WORDS.split(name) if part and not part.isdigit()]
+    networks = [part for part in parts if part in icons]
+    if not networks or not all(part in icons or part in _ICON_WORDS for part in parts):
+        return None
+    return networks[0]
 
 
 def _tracker_file_word(image: etree._Element, url: str, site: SiteRules) -> str | None:

@@ -39,6 +39,7 @@ LIST_KEYS = (
     "tracking_params",
     "opaque_redirects",
     "tracker_file_words",
+    "share_icons",
     "date_format",
 )
 # What a rewrite_links replacement may name besides its groups (see docs/rules.md).
