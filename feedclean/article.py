@@ -57,7 +57,8 @@ class Article:
     read:    title, url, fetched, html, encoding, name (a feed item: also published, from_feed,
              base, the xml:base its relative links are relative to, aliases, other addresses
              of the item such as FeedBurner's redirect when its origLink is the url, and
-             feed_images, the pictures the feed names beside the item's text)
+             feed_images, the pictures the feed names beside the item's text, and feed_media,
+             its audio and video enclosures as (url, MIME type))
     parse:   tree, page_meta (what a whole page, or a feed's channel, says about itself)
     extract: canonical_url, source, published, language, lead, images, rights, id
     render reads all of it; the cleaned `tree` is the body.
@@ -83,5 +84,6 @@ class Article:
     from_feed: bool = False
     aliases: list[str] = field(default_factory=list)
     feed_images: list[Image] = field(default_factory=list)
+    feed_media: list[tuple[str, str]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     trace: Trace | None = None

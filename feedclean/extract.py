@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from datetime import datetime
+from urllib.parse import unquote
 
 from lxml import etree
 
@@ -19,7 +20,17 @@ from .lang import detect_language
 from .read import clean_text, plain_title
 from .rules import RuleSet, SiteRules
 from .tree import cut_from, leaf_blocks, lines_of, raw_text, remove, text_of, trim_separators
-from .urls import IMAGE_SCHEMES, absolutize, canonical_url, host_of, is_allowed, percent_encode_unsafe, tidy_url, unwrap_proxy_url
+from .urls import (
+    IMAGE_SCHEMES,
+    LINK_SCHEMES,
+    absolutize,
+    canonical_url,
+    host_of,
+    is_allowed,
+    percent_encode_unsafe,
+    tidy_url,
+    unwrap_proxy_url,
+)
 
 # How far into the body (or from its end) a date line may sit, and from the end a copyright notice.
 _DATE_LINE_BLOCKS = 3
@@ -85,6 +96,7 @@ def extract(article: Article, site: SiteRules) -> None:
     if not text and not article.images:
         article.warnings.append("nothing is left of the body after cleaning (did it hold only junk?)")
     article.language = _language(article, text)
+    _add_feed_media(article)
     if article.url:
         article.canonical_url = canonical_url(article.url, site.tracking)
         if article.canonical_url != article.url:
@@ -288,6 +300,21 @@ def _feed_images(article: Article) -> list[Image]:
             images.append(Image(url=url, caption=clean_text(image.caption or "") or None, alt=None))
             _found(article.trace, "image", url, "the feed's media:content")
     return images
+
+
+def _add_feed_media(article: Article) -> None:
+    """A podcast's episode is its enclosure: each audio or video enclosure the text does not
+    link to already becomes a last paragraph, "Audio: <a>file</a>", so the episode is not lost."""
+    linked = {link.get("href") for link in article.tree.iter("a")}
+    for raw, kind in article.feed_media:
+        url = percent_encode_unsafe(tidy_url(raw))
+        if url in linked or not is_allowed(url, LINK_SCHEMES):
+            continue
+        paragraph = etree.SubElement(article.tree, "p")
+        paragraph.text = "Audio: " if kind.startswith("audio/") else "Video: "
+        link = etree.SubElement(paragraph, "a", href=url)
+        link.text = unquote(url.partition("?")[0].rstrip("/").rpartition("/")[2]) or url
+        _found(article.trace, "media", url, f"the feed's enclosure ({kind})")
 
 
 def _title(article: Article) -> str | None:

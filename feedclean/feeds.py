@@ -72,6 +72,8 @@ def _after_prolog(text: str) -> int:
         position = end + len(closer)
 
 
+# MIME types of an enclosure that is played, not looked at: a podcast's episode.
+_PLAYED = ("audio/", "video/")
 # Local names of the elements some feeds keep an item's full text in.
 _FULL_TEXT_NAMES = frozenset(("full-text", "fulltext"))
 
@@ -120,6 +122,7 @@ def read_feed(text: str, name: str, encoding: str) -> list[Article]:
         article.page_meta = dict(channel)
         article.from_feed = True
         article.feed_images = _media_images(entry, _media_caption(entry, rss))
+        article.feed_media = _enclosed_media(entry)
         if not body.strip():
             article.warnings.append("the feed gives this item no text: its title and link only")
         articles.append(article)
@@ -152,6 +155,18 @@ def _media_images(entry, caption: str | None) -> list[Image]:
         if url.startswith(("http://", "https://")) and is_picture and url not in found:
             found.append(url)
     return [Image(url=url, caption=caption if index == 0 else None, alt=None) for index, url in enumerate(found)]
+
+
+def _enclosed_media(entry) -> list[tuple[str, str]]:
+    """The item's audio and video enclosures (a podcast's episode): (url, MIME type)."""
+    found: list[tuple[str, str]] = []
+    for link in entry.get("links", []):
+        url = (link.get("href") or "").strip()
+        kind = (link.get("type") or "").lower().strip()
+        played = link.get("rel") == "enclosure" and kind.startswith(_PLAYED)
+        if played and url.startswith(("http://", "https://")) and url not in (known for known, _ in found):
+            found.append((url, kind))
+    return found
 
 
 def _media_caption(entry, rss: bool) -> str | None:
