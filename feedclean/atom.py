@@ -66,6 +66,8 @@ class FeedOptions:
     limit: int
     sources: tuple[str, ...] = ()
     max_bytes: int = DEFAULT_MAX_BYTES
+    # The (device, inode) of the file the feed goes to, when it is stdout: never read as an article.
+    output: tuple[int, int] | None = None
 
 
 def default_title(folder: Path, sources: tuple[str, ...]) -> str:
@@ -80,7 +82,7 @@ def build_feed(folder: Path, options: FeedOptions, on_skipped: Callable[[Read], 
     hears of each file that gave no article."""
     newest = _Newest(options.limit)
     wanted = {source.casefold() for source in options.sources}
-    for read in read_articles(folder, options.max_bytes):
+    for read in read_articles(folder, options.max_bytes, options.output):
         if read.article is None:
             on_skipped(read)
         elif not wanted or _source_names(read.article) & wanted:

@@ -44,12 +44,12 @@ from .rulesfile import MAX_RULES_BYTES
 from .state import StateError
 from .statefolder import LockBusy
 from .stdio import (
-    convert_stdin,
     convert_to_stdout,
     guarded,
     read_one,
     stdin_bytes,
     stdout_failed,
+    stdout_file,
     stream_to_stdout,
     to_stdout,
     write_output,
@@ -192,15 +192,18 @@ def convert(
         raise
     if output_format == "jsonl" and output_dir is not None:
         refuse(report_file, JSONL_WITH_OUTPUT)
-    if not paths or paths == (Path("-"),):
-        convert_stdin(output_dir, output_format, rules, max_size, timeout)
+    from_stdin = not paths or paths == (Path("-"),)
+    if from_stdin and output_dir is not None:
+        refuse(report_file, "reading stdin writes the article to stdout; drop -o, or give files or folders to convert")
+    if output_dir is None and (dry_run or dedupe or report_file is not None):
+        refuse(report_file, "--dry-run, --dedupe and --report need -o OUT: output to stdout has no folder or run")
+    if from_stdin:
+        convert_to_stdout(stdin_bytes(max_size), "<stdin>", output_format, rules, max_size, timeout)
         return
     if Path("-") in paths:
         refuse(report_file, "'-' (stdin) cannot be mixed with files or folders")
     if output_dir is None:
         if output_format == "jsonl":
-            if dry_run or dedupe or report_file is not None:
-                refuse(report_file, "--dry-run, --dedupe and --report need -o OUT: a stream to stdout has no folder or run")
             stream_to_stdout(list(paths), output_format, rules, globs, max_size, timeout, quiet)
             return
         if len(paths) == 1 and not paths[0].is_dir():
@@ -463,7 +466,8 @@ def feed(folder, output_file, title, limit, sources, max_size, quiet) -> None:
     from .atom import FeedOptions, build_feed, default_title, target_problem
 
     target = output_target(output_file, target_problem, folder)
-    options = FeedOptions((title or "").strip() or default_title(folder, sources), limit, sources, max_size)
+    output = stdout_file() if target is None else None
+    options = FeedOptions((title or "").strip() or default_title(folder, sources), limit, sources, max_size, output)
     unreadable = []
 
     def say_skipped(read: Read) -> None:

@@ -20,7 +20,7 @@ from typing import Any, NamedTuple
 
 from .article import InputError
 from .limits import read_input
-from .paths import SUFFIXES, discover, display_path
+from .paths import OUTPUT_ITSELF, SUFFIXES, discover, display_path, is_output
 
 # The files an output folder's articles are in.
 ARTICLE_GLOBS = tuple(f"*{suffix}" for suffix in SUFFIXES.values())
@@ -61,13 +61,15 @@ class Read(NamedTuple):
     unreadable: bool = False
 
 
-def read_articles(folder: Path, max_bytes: int) -> Iterator[Read]:
+def read_articles(folder: Path, max_bytes: int, output: tuple[int, int] | None = None) -> Iterator[Read]:
     """Every .md and .json file under `folder`, as convert's input search finds files (hidden
-    files and folders, OUT/.feedclean among them, skipped), each read as an article."""
+    files and folders, OUT/.feedclean among them, skipped), each read as an article; but not
+    the file `output` (its device and inode), the one the feed is written to."""
     for found in discover([folder], None, ARTICLE_GLOBS):
         name = display_path(found.path)
-        if found.problem is not None:
-            yield Read(name, None, found.problem, unreadable=True)
+        problem = found.problem or (OUTPUT_ITSELF if is_output(found.path, output) else None)
+        if problem is not None:
+            yield Read(name, None, problem, unreadable=True)
             continue
         try:
             data = read_input(found.path, max_bytes)

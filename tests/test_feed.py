@@ -275,3 +275,15 @@ def test_from_cron_right_after_convert(tmp_path):
     assert os.listdir(feed.parent) == ["clean.atom"]
     root = etree.fromstring(feed.read_bytes())
     assert root.tag == f"{ATOM}feed" and len(root.findall(f"{ATOM}entry")) == 12
+
+
+def test_the_file_stdout_goes_to_is_never_read_as_an_article(tmp_path):
+    """`feed out/ > out/feed.md`: the shell makes the file before feedclean reads the folder; as
+    cat does, it is skipped, with an error line (status 1), not read as a broken article."""
+    folder = tmp_path / "out"
+    folder.mkdir()
+    write_article(folder, "a")
+    line = f"{sys.executable} -m feedclean feed {folder} > {folder / 'feed.md'}"
+    result = subprocess.run(["sh", "-c", line], capture_output=True, text=True, env=ENV, timeout=120, check=False)
+    assert (result.returncode, result.stderr) == (1, f"feedclean: error: {folder / 'feed.md'}: is the output itself; skipped\n")
+    assert len(subscribe((folder / "feed.md").read_bytes()).entries) == 1
