@@ -35,7 +35,7 @@ class NotAnArticle(Exception):
 class StoredArticle(NamedTuple):
     """What a feed needs of one article file: its metadata as convert wrote it, its Markdown body,
     its place in the folder and when it was last written (which dates an article that has no date
-    of its own)."""
+    of its own; None when the file's modification time is out of range)."""
 
     id: str
     title: str | None
@@ -48,7 +48,7 @@ class StoredArticle(NamedTuple):
     rights: str | None
     markdown: str
     path: str
-    written: datetime
+    written: datetime | None
 
 
 class Read(NamedTuple):
@@ -73,7 +73,7 @@ def read_articles(folder: Path, max_bytes: int, output: tuple[int, int] | None =
             continue
         try:
             data = read_input(found.path, max_bytes)
-            written = datetime.fromtimestamp(int(os.stat(found.path).st_mtime), UTC)
+            written = _modified(os.stat(found.path).st_mtime)
         except (InputError, OSError) as error:
             yield Read(name, None, str(error), unreadable=True)
             continue
@@ -85,7 +85,16 @@ def read_articles(folder: Path, max_bytes: int, output: tuple[int, int] | None =
         yield Read(name, article)
 
 
-def article_of(data: bytes, path: str, written: datetime) -> StoredArticle:
+def _modified(mtime: float) -> datetime | None:
+    """A file's modification time as a date; None for one no date can hold (`touch -d` far into
+    the future, or a file system's garbage): the file is then undated, never a traceback."""
+    try:
+        return datetime.fromtimestamp(int(mtime), UTC)
+    except (ValueError, OverflowError, OSError):
+        return None
+
+
+def article_of(data: bytes, path: str, written: datetime | None) -> StoredArticle:
     """The article in an output file's bytes (`path`: its place in the folder, whose suffix says
     its format); NotAnArticle if they hold none."""
     try:
