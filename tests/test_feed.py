@@ -434,3 +434,15 @@ def test_an_id_with_a_lone_surrogate_gives_an_entry_not_a_traceback(runner, tmp_
     (tmp_path / "a.json").write_text('{"id": "\\ud800", "markdown": "Text."}', encoding="utf-8")
     (tmp_path / "b.json").write_text('{"id": "\\ud801", "markdown": "Text."}', encoding="utf-8")
     assert len(set(entry_ids(feed_of(runner, tmp_path)))) == 2
+
+
+def test_a_feed_replaced_keeps_the_permissions_of_the_one_it_replaces(runner, converted, tmp_path):
+    """A feed chmod'ed 600 (not for all to read) came back 644 from the next run."""
+    output = tmp_path / "clean.atom"
+    assert runner.invoke(main, ["feed", str(converted), "-o", str(output)]).exit_code == 0
+    output.chmod(0o600)
+    assert runner.invoke(main, ["feed", str(converted), "-o", str(output), "--limit", "3"]).exit_code == 0
+    assert len(subscribe(output.read_bytes()).entries) == 3 and output.stat().st_mode & 0o7777 == 0o600
+    output.chmod(0o4640)  # set-user-id: not carried over to a file of the runner's
+    assert runner.invoke(main, ["feed", str(converted), "-o", str(output)]).exit_code == 0
+    assert output.stat().st_mode & 0o7777 == 0o640
