@@ -18,6 +18,7 @@ from .clitypes import (
     ByteSize,
     CommandError,
     Main,
+    Name,
     OutputPath,
     ReportingCommand,
     RulesFileError,
@@ -44,12 +45,12 @@ from .rulesfile import MAX_RULES_BYTES
 from .state import StateError
 from .statefolder import LockBusy
 from .stdio import (
-    convert_stdin,
     convert_to_stdout,
     guarded,
     read_one,
     stdin_bytes,
     stdout_failed,
+    stdout_file,
     stream_to_stdout,
     to_stdout,
     write_output,
@@ -192,15 +193,18 @@ def convert(
         raise
     if output_format == "jsonl" and output_dir is not None:
         refuse(report_file, JSONL_WITH_OUTPUT)
-    if not paths or paths == (Path("-"),):
-        convert_stdin(output_dir, output_format, rules, max_size, timeout)
+    from_stdin = not paths or paths == (Path("-"),)
+    if from_stdin and output_dir is not None:
+        refuse(report_file, "reading stdin writes the article to stdout; drop -o, or give files or folders to convert")
+    if output_dir is None and (dry_run or dedupe or report_file is not None):
+        refuse(report_file, "--dry-run, --dedupe and --report need -o OUT: output to stdout has no folder or run")
+    if from_stdin:
+        convert_to_stdout(stdin_bytes(max_size), "<stdin>", output_format, rules, max_size, timeout)
         return
     if Path("-") in paths:
         refuse(report_file, "'-' (stdin) cannot be mixed with files or folders")
     if output_dir is None:
         if output_format == "jsonl":
-            if dry_run or dedupe or report_file is not None:
-                refuse(report_file, "--dry-run, --dedupe and --report need -o OUT: a stream to stdout has no folder or run")
             stream_to_stdout(list(paths), output_format, rules, globs, max_size, timeout, quiet)
             return
         if len(paths) == 1 and not paths[0].is_dir():
@@ -424,11 +428,14 @@ FEED_HELP = """Write an Atom feed of the newest articles in a folder convert wro
 \b
 Reads the articles in FOLDER (the .md and .json files convert writes;
 hidden files and FOLDER/.feedclean skipped, any other such file skipped
-with a warning), keeps one entry per article id, the newest first by
-published (else fetched), and writes an Atom 1.0 feed: each entry with its
-id, title, link, dates, source, and the body as HTML rendered from its
-Markdown (raw HTML off, so no script or event handler gets through). The
-same folder gives the same bytes; the feed's date is its newest entry's.
+with a warning), keeps one entry per article (copies with the same id and
+text count once), the newest first by published (never later than
+fetched), and writes an Atom 1.0 feed: each entry with its id, title, link,
+dates, source, and the body as HTML rendered from its Markdown (raw HTML
+off, so no script or event handler gets through; an article over 512 KiB
+is a note with its link). The same folder gives the same bytes, but an
+article with no date is dated by its file's modification time, so a copy
+made without cp -p changes the feed; the feed's date is its newest entry's.
 
 \b
 Examples:
@@ -453,6 +460,7 @@ Exit status: 0 written, 1 written without some files that could not be read
 @click.option(
     "--source",
     "sources",
+    type=Name(),
     multiple=True,
     metavar="NAME",
     help="Only articles from this source, by its name or domain (any case: RFI, rfi.fr); repeatable.",
@@ -460,20 +468,28 @@ Exit status: 0 written, 1 written without some files that could not be read
 @max_size_option
 @quiet_option
 def feed(folder, output_file, title, limit, sources, max_size, quiet) -> None:
-    from .atom import FeedOptions, build_feed, default_title, target_problem
+    from .atom import MAX_ENTRY_MARKDOWN, FeedOptions, build_feed, target_problem
 
     target = output_target(output_file, target_problem, folder)
-    options = FeedOptions((title or "").strip() or default_title(folder, sources), limit, sources, max_size)
+    output = stdout_file() if target is None else None
+    options = FeedOptions((title or "").strip() or None, limit, sources, max_size, output)
     unreadable = []
 
     def say_skipped(read: Read) -> None:
         if read.unreadable:
             unreadable.append(read.name)
             click.echo(f"feedclean: error: {read.name}: {read.problem}", err=True)
-        elif not quiet:
-            click.echo(f"feedclean: warning: {read.name}: {read.problem}", err=True)
+        else:
+            say_warning(read.name, read.problem)
 
-    write_output(build_feed(folder, options, say_skipped), target, output_file)
+    def say_cut(name: str) -> None:
+        say_warning(name, f"over {MAX_ENTRY_MARKDOWN // 1024} KiB of Markdown: its entry is a note with its link")
+
+    def say_warning(name: str, problem: str | None) -> None:
+        if not quiet:
+            click.echo(f"feedclean: warning: {name}: {problem}", err=True)
+
+    write_output(build_feed(folder, options, say_skipped, say_cut), target, output_file)
     if unreadable:
         sys.exit(EXIT_FAILED)
 

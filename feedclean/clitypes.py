@@ -85,6 +85,20 @@ class OutputPath(click.Path):
         return super().convert(value, param, ctx)
 
 
+class Name(click.ParamType):
+    """A name to pick by, its surrounding spaces stripped (`" RFI"` is RFI); an empty one
+    (`--source "$SITE"` with SITE unset) is refused: it matches nothing, and the feed it picked
+    would be published empty without a word."""
+
+    name = "name"
+
+    def convert(self, value, param, ctx):
+        name = str(value).strip()
+        if not name:
+            self.fail("an empty name (is a shell variable unset?)", param, ctx)
+        return name
+
+
 def user_rules_file() -> Path:
     """~/.config/feedclean/rules.toml, or under $XDG_CONFIG_HOME when set."""
     base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")

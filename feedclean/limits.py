@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, NoReturn, TypeVar
 
 from .article import InputError
-from .paths import discover, display_path
+from .paths import OUTPUT_ITSELF, discover, display_path, is_output
 from .write import read_at_most
 
 if TYPE_CHECKING:
@@ -277,11 +277,16 @@ def kernel_call_prctl() -> Callable[..., int] | None:
 
 
 def each_input(
-    paths: Iterable[Path], globs: tuple[str, ...], seconds: float, function: Callable[[str, str], _Result]
+    paths: Iterable[Path],
+    globs: tuple[str, ...],
+    seconds: float,
+    function: Callable[[str, str], _Result],
+    output: tuple[int, int] | None = None,
 ) -> Iterator[tuple[str, _Result | None, str | None]]:
     """Each input under `paths` with what `function(path, name)` made of it, called in a kept
     child held to `seconds` (TimeLimitedCalls): (name, result, None), or (name, None, the
-    one-line problem) for an input that could not be found, read or converted.
+    one-line problem) for an input that could not be found, read or converted, or that is the
+    file `output` (its device and inode), the one the results are written to.
 
     Inputs are found as `convert` finds them (hidden files skipped, --glob, a file under two
     roots once) and go one after another in that order, so only one input's result is held at
@@ -293,8 +298,9 @@ def each_input(
                 continue
             seen.add(found.key)
             name = display_path(found.path)
-            if found.problem is not None:
-                yield name, None, found.problem
+            problem = found.problem or (OUTPUT_ITSELF if is_output(found.path, output) else None)
+            if problem is not None:
+                yield name, None, problem
                 continue
             try:
                 result = call(found.path, name)

@@ -30,6 +30,9 @@ _ITEM_STEM = re.compile(r"[0-9a-f]{16}(?:-[0-9a-f]{8})?")
 _NO_NAMES = frozenset(("", ".", ".."))
 # Characters that would break a one-line message: controls (newlines, escapes).
 _UNPRINTABLE = {code: f"\\x{code:02x}" for code in (*range(0x20), 0x7F)}
+# Why an input is not read: it is the file the output goes to, as `cat` refuses one. Read, it
+# would come back in the output (`convert . --format jsonl >> all.jsonl` grew 3.5 times a run).
+OUTPUT_ITSELF = "is the output itself; skipped"
 
 
 class Found(NamedTuple):
@@ -242,6 +245,11 @@ def walk_folders(top: str, skip: set[tuple[int, int]]) -> Iterator[tuple[str, li
         except OSError:
             continue
         yield folder, files
+
+
+def is_output(path: str, output: tuple[int, int] | None) -> bool:
+    """Whether `path` is the file whose (device, inode) is `output`, the file being written to."""
+    return output is not None and _identity(path) == output
 
 
 def identities(paths: Iterable[str | Path]) -> set[tuple[int, int]]:

@@ -109,17 +109,20 @@ def convert_paths(
     globs: tuple[str, ...] = (),
     max_bytes: int = DEFAULT_MAX_BYTES,
     timeout: float = DEFAULT_TIMEOUT_SECONDS,
+    output: tuple[int, int] | None = None,
 ) -> Iterator[Converted]:
     """Every input under `paths`, converted one after another in the order `convert` finds them.
 
     A stream for any number of inputs: each is read and converted in a child process held to
     `timeout` (kept from one input to the next: forking per input would compile the rules again
     each time), only one input's text is held at a time, and a bad input is a Converted with its
-    problem, never the end of the stream. Nothing is written.
+    problem, never the end of the stream. Nothing is written. `output`, the (device, inode) of
+    the file the caller writes the stream to, is never read: found among the inputs, it is a
+    Converted with the problem "is the output itself; skipped", as `cat` refuses it.
     """
     _check_format(output_format)
     convert_file = partial(_convert_file, output_format=output_format, rules=rules, max_bytes=max_bytes)
-    for name, converted, problem in each_input(paths, globs, timeout, convert_file):
+    for name, converted, problem in each_input(paths, globs, timeout, convert_file, output):
         text, warnings = converted if converted is not None else ("", [])
         yield Converted(name, text, warnings, problem)
 

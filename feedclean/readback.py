@@ -20,7 +20,7 @@ from typing import Any, NamedTuple
 
 from .article import InputError
 from .limits import read_input
-from .paths import SUFFIXES, discover, display_path
+from .paths import OUTPUT_ITSELF, SUFFIXES, discover, display_path, is_output
 
 # The files an output folder's articles are in.
 ARTICLE_GLOBS = tuple(f"*{suffix}" for suffix in SUFFIXES.values())
@@ -35,7 +35,7 @@ class NotAnArticle(Exception):
 class StoredArticle(NamedTuple):
     """What a feed needs of one article file: its metadata as convert wrote it, its Markdown body,
     its place in the folder and when it was last written (which dates an article that has no date
-    of its own)."""
+    of its own; None when the file's modification time is out of range)."""
 
     id: str
     title: str | None
@@ -48,7 +48,7 @@ class StoredArticle(NamedTuple):
     rights: str | None
     markdown: str
     path: str
-    written: datetime
+    written: datetime | None
 
 
 class Read(NamedTuple):
@@ -61,17 +61,19 @@ class Read(NamedTuple):
     unreadable: bool = False
 
 
-def read_articles(folder: Path, max_bytes: int) -> Iterator[Read]:
+def read_articles(folder: Path, max_bytes: int, output: tuple[int, int] | None = None) -> Iterator[Read]:
     """Every .md and .json file under `folder`, as convert's input search finds files (hidden
-    files and folders, OUT/.feedclean among them, skipped), each read as an article."""
+    files and folders, OUT/.feedclean among them, skipped), each read as an article; but not
+    the file `output` (its device and inode), the one the feed is written to."""
     for found in discover([folder], None, ARTICLE_GLOBS):
         name = display_path(found.path)
-        if found.problem is not None:
-            yield Read(name, None, found.problem, unreadable=True)
+        problem = found.problem or (OUTPUT_ITSELF if is_output(found.path, output) else None)
+        if problem is not None:
+            yield Read(name, None, problem, unreadable=True)
             continue
         try:
             data = read_input(found.path, max_bytes)
-            written = datetime.fromtimestamp(int(os.stat(found.path).st_mtime), UTC)
+            written = _modified(os.stat(found.path).st_mtime)
         except (InputError, OSError) as error:
             yield Read(name, None, str(error), unreadable=True)
             continue
@@ -83,7 +85,16 @@ def read_articles(folder: Path, max_bytes: int) -> Iterator[Read]:
         yield Read(name, article)
 
 
-def article_of(data: bytes, path: str, written: datetime) -> StoredArticle:
+def _modified(mtime: float) -> datetime | None:
+    """A file's modification time as a date; None for one no date can hold (`touch -d` far into
+    the future, or a file system's garbage): the file is then undated, never a traceback."""
+    try:
+        return datetime.fromtimestamp(int(mtime), UTC)
+    except (ValueError, OverflowError, OSError):
+        return None
+
+
+def article_of(data: bytes, path: str, written: datetime | None) -> StoredArticle:
     """The article in an output file's bytes (`path`: its place in the folder, whose suffix says
     its format); NotAnArticle if they hold none."""
     try:

@@ -16,7 +16,7 @@ import click
 
 from .clitypes import EXIT_FAILED, CommandError
 from .limits import input_problem, over_size_limit, within_time_limit
-from .paths import display_path
+from .paths import OUTPUT_ITSELF, display_path, is_output
 from .rules import RuleSet
 from .write import write_atomic
 
@@ -27,11 +27,14 @@ _READ_CHUNK = 1024 * 1024
 
 
 def read_one(path: Path, name: str, max_size: int) -> bytes:
-    """A single input file's bytes; a FIFO, a device or a file over the limit is refused unread."""
+    """A single input file's bytes; a FIFO, a device, a file over the limit or the file stdout
+    goes to (`convert a.txt >> a.txt`) is refused unread."""
     try:
         status = path.stat()
         if not stat.S_ISREG(status.st_mode):
             fail(name, "not a regular file (a FIFO, device or socket)")
+        if is_output(str(path), stdout_file()):
+            fail(name, OUTPUT_ITSELF)
         if status.st_size > max_size:
             fail(name, over_size_limit(max_size, status.st_size))
         with path.open("rb") as handle:
@@ -62,12 +65,6 @@ def stdin_bytes(max_size: int) -> bytes:
     return _read_limited(sys.stdin.buffer, max_size, "<stdin>")
 
 
-def convert_stdin(output_dir: Path | None, output_format: str, rules: RuleSet, max_size: int, timeout: float) -> None:
-    if output_dir is not None:
-        raise click.UsageError("reading stdin writes the article to stdout; drop -o, or give files or folders to convert")
-    convert_to_stdout(stdin_bytes(max_size), "<stdin>", output_format, rules, max_size, timeout)
-
-
 def convert_to_stdout(data: bytes, name: str, output_format: str, rules: RuleSet, max_size: int, timeout: float) -> None:
     """One input's articles on stdout (a feed's as a JSON array, or Markdown files one after another)."""
     from .pipeline import render_with_warnings  # loaded here, so the child process that converts has it already
@@ -82,11 +79,15 @@ def stream_to_stdout(
     paths: list[Path], output_format: str, rules: RuleSet, globs: tuple[str, ...], max_size: int, timeout: float, quiet: bool
 ) -> None:
     """Every input's articles on stdout, in input order, as each is converted (pipeline.convert_paths):
-    a bad input is one line on stderr and the stream goes on; the status is 1 if any failed."""
+    a bad input is one line on stderr and the stream goes on; the status is 1 if any failed.
+    Each input's lines are flushed before the next input's stderr line, so that `2>&1` keeps
+    every message where it happened; the file stdout goes to is never read as an input."""
     from .pipeline import convert_paths
 
     failed = False
-    stream = convert_paths(paths, output_format, rules=rules, globs=globs, max_bytes=max_size, timeout=timeout)
+    stream = convert_paths(
+        paths, output_format, rules=rules, globs=globs, max_bytes=max_size, timeout=timeout, output=stdout_file()
+    )
     with to_stdout(), contextlib.closing(stream):  # closing it ends the process that converts
         for converted in stream:
             if converted.problem is not None:
@@ -96,8 +97,19 @@ def stream_to_stdout(
             if not quiet:
                 _say_warnings(converted.name, converted.warnings)
             sys.stdout.buffer.write(converted.text.encode("utf-8"))
+            sys.stdout.flush()
     if failed:
         sys.exit(EXIT_FAILED)
+
+
+def stdout_file() -> tuple[int, int] | None:
+    """The (device, inode) of the file stdout goes to (`> all.jsonl`), which no input may be
+    (paths.is_output); None for a pipe, a terminal, /dev/null or no stdout at all."""
+    try:
+        status = os.fstat(sys.stdout.fileno())
+    except (AttributeError, OSError, ValueError):  # None, closed, or no file (a test's buffer)
+        return None
+    return (status.st_dev, status.st_ino) if stat.S_ISREG(status.st_mode) else None
 
 
 def write_output(data: bytes, target: Path | None, output_file: Path | None) -> None:

@@ -34,13 +34,17 @@ def write_atomic(path: Path | str, data: bytes) -> os.stat_result:
     A run killed at any moment leaves either the old file or the new one,
     never a partial one. Temporary names are short (a long output name must
     still fit) and end in TEMP_SUFFIX, so they never match *.md or *.json.
+    A file replaced keeps its permission bits: a feed or a report made
+    readable by its owner alone (chmod 600) must not come back readable by
+    all. (Not its set-user-id, set-group-id or sticky bits: the new file is
+    the runner's, which those bits on the old one did not mean.)
     Plain os calls: Python's file objects add a few system calls per file.
     """
     path = os.fspath(path)
-    existing = _status_if_holding(path, data)
-    if existing is not None:
+    existing, holding = _existing(path, data)
+    if holding:
         return existing
-    temporary, status = _temporary_holding(path, data)
+    temporary, status = _temporary_holding(path, data, stat.S_IMODE(existing.st_mode) & 0o777 if existing else None)
     try:
         os.replace(temporary, path)
     except BaseException:
@@ -113,8 +117,9 @@ class _RenameNoReplace:
 _rename_no_replace = _RenameNoReplace()
 
 
-def _temporary_holding(path: str, data: bytes) -> tuple[str, os.stat_result]:
-    """A new temporary file beside `path` holding `data`, and its status."""
+def _temporary_holding(path: str, data: bytes, mode: int | None = None) -> tuple[str, os.stat_result]:
+    """A new temporary file beside `path` holding `data`, with the permission bits `mode` if
+    given (else as the umask has them), and its status."""
     folder = os.path.dirname(path) or "."
     temporary = f"{folder}{os.sep}.{os.getpid()}.{next(_temp_names)}{TEMP_SUFFIX}"
     try:
@@ -127,6 +132,8 @@ def _temporary_holding(path: str, data: bytes) -> tuple[str, os.stat_result]:
             written = 0
             while written < len(data):
                 written += os.write(descriptor, data[written:])
+            if mode is not None:
+                os.fchmod(descriptor, mode)
             status = os.fstat(descriptor)
         finally:
             os.close(descriptor)
@@ -137,17 +144,17 @@ def _temporary_holding(path: str, data: bytes) -> tuple[str, os.stat_result]:
     return temporary, status
 
 
-def _status_if_holding(path: str, data: bytes) -> os.stat_result | None:
-    """The status of the file at `path` if it holds exactly `data`, else None."""
+def _existing(path: str, data: bytes) -> tuple[os.stat_result | None, bool]:
+    """The status of the regular file at `path` (None if there is none), and whether it holds exactly `data`."""
     try:
         descriptor = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
     except (FileNotFoundError, NotADirectoryError):
-        return None
+        return None, False
     try:
         status = os.fstat(descriptor)
-        if not stat.S_ISREG(status.st_mode) or status.st_size != len(data) or read_at_most(descriptor, len(data) + 1) != data:
-            return None
-        return status
+        if not stat.S_ISREG(status.st_mode):
+            return None, False
+        return status, status.st_size == len(data) and read_at_most(descriptor, len(data) + 1) == data
     finally:
         os.close(descriptor)
 

@@ -209,6 +209,31 @@ def test_changed_rules_or_tool_version_convert_again(small, tmp_path):
     assert summary_of(new_version)["converted"] == SMALL
 
 
+def test_a_replaced_output_or_report_keeps_its_permissions(small, tmp_path):
+    """An output or a report made readable by its owner alone came back readable by all when replaced."""
+    inputs, paths = small
+    out, report = tmp_path / "out", tmp_path / "report.json"
+    assert convert(inputs, "-o", out, "--report", report).returncode == 0
+    edited = paths[7]
+    output = output_for(inputs, out, edited)
+    output.chmod(0o600)
+    report.chmod(0o640)
+    edited.write_text(edited.read_text(encoding="utf-8").replace("(item 7)", "(ITEM 7)"), encoding="utf-8")
+
+    result = convert(inputs, "-o", out, "--report", report)
+
+    assert result.returncode == 0, result.stderr
+    assert "(ITEM 7)" in output.read_text(encoding="utf-8")
+    assert (output.stat().st_mode & 0o7777, report.stat().st_mode & 0o7777) == (0o600, 0o640)
+    assert output_for(inputs, out, paths[3]).stat().st_mode & 0o777 == 0o666 & ~current_umask()
+
+
+def current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 @pytest.mark.parametrize("damage", ["delete", "garbage", "truncate"])
 def test_lost_or_corrupt_state_costs_one_full_run(small, tmp_path, damage):
     """The state is a cache: without it, or with a broken one, the run still succeeds and rebuilds it."""

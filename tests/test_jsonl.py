@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -173,3 +175,66 @@ def test_a_real_pipe_that_closes_early_stops_the_stream_quietly(folder):
         process.wait(timeout=120)
     assert first["url"] == "https://example.com/a"
     assert (process.returncode, stderr) == (1, "")
+
+
+def shell(*arguments: str, then: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """`feedclean convert ARGUMENTS` as a shell runs it, followed by `then` (a redirection)."""
+    line = " ".join(shlex.quote(argument) for argument in (sys.executable, "-m", "feedclean", "convert", *arguments))
+    return subprocess.run(["sh", "-c", f"{line} {then}"], cwd=cwd, capture_output=True, text=True, env=ENV, check=False)
+
+
+def test_the_file_stdout_goes_to_is_never_read_as_an_input(tmp_path):
+    """`convert . --format jsonl > ./articles.jsonl` once read its own lines back (13 for 12
+    articles, and with `>>` from cron the file grew 3.5 times a run): as cat does, the input that
+    is the output is skipped, with one error line, and the status is 1."""
+    folder = tmp_path / "samples"
+    shutil.copytree(SAMPLES, folder)
+    for redirect, lines in ((">", 12), (">>", 24), (">>", 36)):
+        result = shell(".", "--format", "jsonl", "--no-user-rules", then=f"{redirect} ./articles.jsonl", cwd=folder)
+        assert (result.returncode, result.stderr) == (1, "feedclean: error: ./articles.jsonl: is the output itself; skipped\n")
+        assert len(lines_of((folder / "articles.jsonl").read_text(encoding="utf-8"))) == lines
+
+
+def test_a_single_file_is_never_converted_into_itself(folder):
+    dump = folder / "a.txt"
+    before = dump.read_bytes()
+    for output_format in ("md", "jsonl"):
+        result = shell(str(dump), "--format", output_format, "--no-user-rules", then=f">> {shlex.quote(str(dump))}")
+        assert (result.returncode, result.stderr) == (1, f"feedclean: error: {dump}: is the output itself; skipped\n")
+        assert dump.read_bytes() == before
+
+
+def test_an_error_line_stays_where_it_happened_in_the_output_with_stderr(folder):
+    """`2>&1`: stdout, a file or a pipe, is buffered (as under cron: PYTHONUNBUFFERED unset); each
+    input's lines are out before the next input's error line is."""
+    command = [sys.executable, "-m", "feedclean", "convert", str(folder), "--format", "jsonl", "--no-user-rules"]
+    buffered = {name: value for name, value in ENV.items() if name != "PYTHONUNBUFFERED"}
+    result = subprocess.run(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=buffered, check=False)
+    lines = result.stdout.splitlines()
+    assert result.returncode == 1 and len(lines) == 3
+    assert json.loads(lines[0])["url"] == "https://example.com/a" and json.loads(lines[2])["url"] == "https://example.com/c"
+    assert lines[1] == f"feedclean: error: {folder / 'b.txt'}: file is empty"
+
+
+@pytest.mark.parametrize("output_format", ["md", "json", "jsonl"])
+@pytest.mark.parametrize("flag", ["--dry-run", "--dedupe", "--report"])
+def test_what_only_a_folder_run_does_is_a_usage_error_for_stdin_and_a_single_file_too(
+    runner, folder, tmp_path, output_format, flag
+):
+    """Reading stdin once ignored them (status 0, no report written); so did a single file in md or json."""
+    report = tmp_path / "report.json"
+    arguments = [flag, str(report)] if flag == "--report" else [flag]
+    for paths, stdin in (([], (folder / "a.txt").read_text(encoding="utf-8")), (["-"], "x"), ([str(folder / "a.txt")], None)):
+        result = runner.invoke(main, ["convert", *paths, "--format", output_format, *arguments], input=stdin)
+        assert result.exit_code == 2 and result.stdout == "", result.output
+        assert "--dry-run, --dedupe and --report need -o OUT" in result.stderr
+        if flag == "--report":
+            assert "need -o OUT" in json.loads(report.read_text(encoding="utf-8"))["error"]
+            report.unlink()
+
+
+def test_stdin_with_an_output_folder_is_a_usage_error_the_report_tells(runner, tmp_path):
+    report = tmp_path / "report.json"
+    result = runner.invoke(main, ["convert", "-o", str(tmp_path / "out"), "--report", str(report)], input="x")
+    assert result.exit_code == 2 and "reading stdin writes the article to stdout" in result.stderr
+    assert "reading stdin" in json.loads(report.read_text(encoding="utf-8"))["error"]
