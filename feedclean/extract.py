@@ -305,6 +305,8 @@ def _feed_images(article: Article) -> list[Image]:
 def _add_feed_media(article: Article) -> None:
     """A podcast's episode is its enclosure: each audio or video enclosure the text does not
     link to already becomes a last paragraph, "Audio: <a>file</a>", so the episode is not lost."""
+    if not article.feed_media:
+        return
     linked = {link.get("href") for link in article.tree.iter("a")}
     for raw, kind in article.feed_media:
         url = percent_encode_unsafe(tidy_url(raw))

@@ -141,6 +141,13 @@ def _refine(tag: str, sample: str) -> str:
     return tag
 
 
+def _marked_words(words: list[str]) -> list[str]:
+    """The words holding a letter of _LETTERS; most English text has none, found in one search."""
+    if _MARKED.search(" ".join(words)) is None:
+        return []
+    return [word for word in words if _MARKED.search(word)]
+
+
 def _latin_language(words: list[str]) -> str | None:
     if len(words) < _MIN_LETTERS // 4:
         return None
@@ -148,9 +155,9 @@ def _latin_language(words: list[str]) -> str | None:
     for word in words:
         for language in _LANGUAGES_OF_WORD.get(word, ()):
             scores[language] += 1
-        if (marked := _MARKED.search(word)) is not None:
-            for language in _LANGUAGES_OF_LETTER[marked.group()]:
-                scores[language] += 1
+    for word in _marked_words(words):
+        for language in _LANGUAGES_OF_LETTER[_MARKED.search(word).group()]:
+            scores[language] += 1
     ranked = sorted(scores.items(), key=lambda item: item[1], reverse=True)
     (language, score), (_, runner_up) = ranked[0], ranked[1]
     if score * 20 < len(words) or score <= runner_up:  # one in 20 words common, and more than any other

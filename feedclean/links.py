@@ -104,6 +104,8 @@ def scan(article: Article, site: SiteRules) -> Found:
 def _icon_rows(icons: list[tuple[etree._Element, str]]) -> list[tuple[etree._Element, str]]:
     """The share icons that sit in a row of two or more in one parent: a lone network logo
     that links somewhere may be the article's picture of it."""
+    if not icons:
+        return []
     parents = Counter(link.getparent() for link, _ in icons)
     return [(link, rule) for link, rule in icons if parents[link.getparent()] >= 2]
 
@@ -293,9 +295,9 @@ def _tracker_file_word(image: etree._Element, url: str, site: SiteRules) -> str 
     and no alt text says otherwise. The word that says so, or None. A photo's name has words of
     its own ("photos/pixel-7-review.jpg")."""
     words = site.tracker_file_words
-    if not words or (image.get("alt") or "").strip().lower() not in ("", *words):
-        return None
     folders, _, name = url.partition("?")[0].partition("#")[0].lower().rpartition("/")
+    if site.tracker_file_pattern.search(name) is None or (image.get("alt") or "").strip().lower() not in ("", *words):
+        return None
     parts = [part for part in _FILE_NAME_WORDS.split(name.rpartition(".")[0]) if part]
     said = next((part for part in parts if part in words), None)
     if said is None:

@@ -81,6 +81,8 @@ class SiteRules:
         self.trackers = _pattern_table(merged["trackers"])
         self.opaque_redirects = _pattern_table(merged["opaque_redirects"])
         self.tracker_file_words = frozenset(item.lower() for item, _ in merged["tracker_file_words"])
+        # One search finds the few image names worth splitting into words.
+        self.tracker_file_pattern = re.compile("|".join(map(re.escape, sorted(self.tracker_file_words))) or "(?!)")
         self.share_icons = frozenset(item.lower() for item, _ in merged["share_icons"])
         self.footer_hosts = frozenset(item.lower().removeprefix("www.") for item, _ in merged["footer_links"])
         self.share_labels = frozenset(normalize_label(item) for item, _ in merged["share_labels"])
