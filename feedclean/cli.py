@@ -332,10 +332,11 @@ LEARN_HELP = """Learn each publisher's boilerplate from its own dumps, as a rule
 \b
 Reads every input under PATH as convert finds them (hidden files skipped,
 --glob narrows), cleans it with the rules in force, and keeps the short
-blocks whose text recurs in at least --min-articles articles of a host and
-in at least --min-share of that host's articles (a duplicate dump of one
+blocks whose text recurs in at least --min-articles articles of a site and
+in at least --min-share of that site's articles (a duplicate dump of one
 article counts once; headings, leads, captions, table cells and an
-article's whole text are never learned). Writes one [[rule]] per host, each
+article's whole text are never learned). Writes one [[rule]] per site (its
+registered domain: news.example.com and tech.example.com count as one), each
 sentence a strip_text pattern under a comment saying how many articles
 carried it and one input that did. Nothing is applied by itself: review
 the file, delete what you disagree with, then pass it to convert with
@@ -372,7 +373,7 @@ file is written all the same), 2 usage error (nothing was read).
     type=Share(),
     default=DEFAULT_MIN_SHARE,
     show_default=True,
-    help="…and at least this share of its host's articles (0.2: one in five).",
+    help="…and at least this share of its site's articles (0.2: one in five).",
 )
 @click.option(
     "--max-chars",

@@ -4,7 +4,7 @@ A publisher's promo, sign-up line or footer recurs in article after article;
 its prose does not. So learning reads a folder of dumps through the same
 cleaning as `convert` (built-in rules and the user's, so it proposes only what
 they miss), counts each short block's text once per article of its host, and
-keeps the texts that recur in enough of that host's articles. The result is
+keeps the texts that recur in enough of that site's articles. The result is
 a rules file for a person to review, never applied by itself: `convert`'s
 output stays a function of its input, options and rules.
 
@@ -42,7 +42,7 @@ from .rules import RuleSet
 from .rulesfile import normalize_host
 from .textrules import TextRules
 from .tree import leaf_blocks, text_of
-from .urls import host_of
+from .urls import host_of, site_of
 from .write import replacement_problem
 
 DEFAULT_MIN_ARTICLES = 3
@@ -248,11 +248,12 @@ def _sample(article: Article, max_chars: int) -> _Sample:
 
 
 def _rule_host(url: str | None) -> str:
-    """The host a learned rule names for an article's URL, written as rules write hosts (no
-    "www."); "" when there is none, or when it is a single label ("com", "localhost"), which
-    as a rule's host would cover a whole top-level domain."""
+    """The host a learned rule names for an article's URL: its registered domain, written as
+    rules write hosts (news.example.com and tech.example.com are one publisher's, and their
+    articles are counted together); "" when there is none, or when it is a single label
+    ("com", "localhost"), which as a rule's host would cover a whole top-level domain."""
     host = normalize_host(host_of(url or "")) or ""
-    return host if "." in host else ""
+    return site_of(host) if "." in host else ""
 
 
 def _ends(items: tuple, limit: int = _MOST_TEXTS_PER_ARTICLE) -> tuple:
@@ -327,7 +328,7 @@ def rules_text(learned: Learned) -> str:
         f"{HEADER_START} {__version__} from: {sources}",
         f"# {learned.articles} articles read (each once, however many dumps hold it), cleaned by the rules in force.",
         f"# Kept: a block's text of at most {options.max_chars} characters found in at least {options.min_articles} articles",
-        f"# of a host and in at least {options.min_share * 100:g}% of that host's articles; never a heading, a lead,",
+        f"# of a site and in at least {options.min_share * 100:g}% of that site's articles; never a heading, a lead,",
         "# a caption, a table cell or the whole of an article.",
         "#",
         "# Review before use: each strip_text removes, from its host's articles (and its subdomains'),",

@@ -169,7 +169,7 @@ def test_the_file_loads_as_rules_and_says_what_made_it(archive, runner, tmp_path
     assert result.stderr == "feedclean: learned 2 sentences for 2 hosts from 25 articles\n"
     text = output.read_text(encoding="utf-8")
     assert text.startswith(f"# Boilerplate learned by feedclean learn 0.1.0 from: {archive}\n")
-    assert "at least 3 articles" in text and "at least 20% of that host's articles" in text
+    assert "at least 3 articles" in text and "at least 20% of that site's articles" in text
     comment = f"    # 5 of 5 articles, e.g. {archive}/alpha/000.txt\n"
     assert comment + "    'Join our reading club every Friday at the library\\.',\n" in text
     rules = load_rules_file(output)
@@ -443,3 +443,13 @@ def test_a_feed_s_own_recurring_sentence_is_gone_before_learning(tmp_path):
     (tmp_path / "feed.xml").write_text(_feed(items), encoding="utf-8")
     learned = learn([tmp_path], BUILTIN, LearnOptions())
     assert learned.articles == 4 and learned.rules == []
+
+
+def test_a_publisher_s_subdomains_are_learned_together(tmp_path):
+    """Four articles on two subdomains of one site, each carrying the site's promo: too few on
+    either host alone, enough for the publisher (the rule names its registered domain)."""
+    for number in range(4):
+        host = ("news", "tech")[number % 2]
+        body = f"<p>Zeta story {number} is about the harbour.</p><p>{PROMO}</p>"
+        _write(tmp_path, f"zeta/{number}.txt", body, f"https://{host}.zeta.example/story/{number}")
+    assert _learned(tmp_path) == {"zeta.example": [(PROMO, 4, f"{tmp_path}/zeta/0.txt")]}
