@@ -99,7 +99,8 @@ def _lines(block: etree._Element) -> list[tuple[str, etree._Element | None]]:
 
 def _remove(article: Article, found: dict[str, list[_Place]], counts: Counter, reason: str) -> None:
     """Remove the recurring texts of one item: whole blocks first, then lines, the last line of a
-    block first, so that the breaks the others are known by are still in place."""
+    block first, so that the breaks the others are known by are still in place; a label ending
+    in a colon goes with the lines after it when they all went ("Podcast links:")."""
     lines: dict[etree._Element, dict[etree._Element | None, str]] = {}
     gone: set[etree._Element] = set()
     for key, spots in found.items():
@@ -120,12 +121,17 @@ def _remove_lines(
     article: Article, block: etree._Element, starts: dict[etree._Element | None, str], counts: Counter, reason: str
 ) -> None:
     end = None
-    for _, start in reversed(lines_of(block)):
+    removed_after = kept_after = False
+    for text, start in reversed(lines_of(block)):
         if start in starts:
             note(article.trace, "recurring line", starts[start], reason.format(counts[starts[start]]))
             remove_line(block, start, end)
+            removed_after = True
+        elif removed_after and not kept_after and text.endswith(_COLONS):
+            note(article.trace, "recurring line", text, "the label of lines that all recurred")
+            remove_line(block, start, end)
         else:
-            end = start
+            end, kept_after = start, True
     if not text_of(block) and next(block.iter("img"), None) is None:
         remove(block)
 
