@@ -1,12 +1,18 @@
 """Part of stage 3 for feed files: what recurs across a feed's own items is the feed's, not the item's.
 
-A channel's "Subscribe to …" line, a show's sponsor sentence or a legal notice is written
-into item after item; an article's prose is not. So, across the items of one feed file, a
-short sentence (a whole paragraph, or one line of it) that recurs word for word in at least
-half of the items, and in three at least, is boilerplate, wherever it sits. The judgement is
-the one `feedclean learn` makes over a folder (`is_prose`, `could_be_boilerplate`, shared
-here): never a heading, a caption, a table cell, code, an item's lead or an item's whole
-text, nor a text that is any of those in another item.
+A channel's "Subscribe to … → https://…" line, a show's contact and sponsor links or a "discuss
+it here" link is written into item after item; an article's prose is not. So, across the items
+of one feed file, a short sentence (a whole paragraph, or one line of one) that points
+somewhere (a link, a web address) and recurs word for word in at least half of the items, and
+in three at least, is boilerplate, wherever it sits.
+
+Sentences that point nowhere stay, however often they recur: a recipe's "Preheat the oven",
+an interview's standing question, a poem's refrain, a service notice's "All sailings are
+cancelled" recur as content, and nothing in a feed tells them from a template's footer. Nor
+does a sentence in a list item, a definition or a quotation go, nor (the judgement
+`feedclean learn` makes over a folder: `is_prose`, `could_be_boilerplate`, shared here) a
+heading, a caption, a table cell, code, an item's lead or whole text, or a text that is any
+of those in another item.
 
 This runs between cleaning and extraction, over the items together: the output stays a
 function of the input, the feed file.
@@ -16,6 +22,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
+from dataclasses import dataclass
 
 from lxml import etree
 
@@ -40,35 +47,46 @@ _MIN_LETTERS = 2
 _MIN_WORDS = 3
 _MIN_UNSPACED_CHARS = 6
 
-# A place a recurring text may sit: a whole block, or one line of it (the block, and the <br>
-# the line starts after: None for its first line).
-_Place = tuple[etree._Element, etree._Element | None] | etree._Element
+# Where a boilerplate sentence never sits: in a list's item, a definition or a quotation.
+_STRUCTURE_TAGS = frozenset(("li", "dd", "blockquote", "q"))
+
+
+@dataclass(slots=True)
+class _Unit:
+    """One short text of an item: a block, or one line of a block (`start`, the <br> it starts
+    after; None for the first), with its case-folded text as `key`, None when it may never go."""
+
+    key: str | None
+    block: etree._Element
+    start: etree._Element | None
+    is_line: bool
 
 
 def remove_recurring(articles: list[Article]) -> None:
     """Remove from each item of one feed the short texts that recur across its items."""
     if len(articles) < MIN_ITEMS:
         return
-    places: list[dict[str, list[_Place]]] = []
+    items: list[list[_Unit]] = []
     protected: set[str] = set()
     for article in articles:
-        found, kept = _candidates(article.tree)
-        places.append(found)
+        units, kept = _units(article.tree)
+        items.append(units)
         protected |= kept
-    counts = Counter(key for found in places for key in found)
+    counts = Counter(key for units in items for key in {unit.key for unit in units if unit.key is not None})
     needed = max(MIN_ITEMS, math.ceil(MIN_SHARE * len(articles)))
     recurring = {key for key, count in counts.items() if count >= needed and key not in protected}
     if not recurring:
         return
-    for article, found in zip(articles, places, strict=True):
-        reason = f"recurs in {{}} of the feed's {len(articles)} items"
-        _remove(article, {key: spots for key, spots in found.items() if key in recurring}, counts, reason)
+    for article, units in zip(articles, items, strict=True):
+        chosen = [unit for unit in units if unit.key in recurring]
+        if chosen:
+            _remove(article, chosen, counts, f"recurs in {{}} of the feed's {len(articles)} items")
 
 
-def _candidates(body: etree._Element) -> tuple[dict[str, list[_Place]], set[str]]:
-    """Where each short sentence of one item sits, by its case-folded text, and the texts it
-    forbids removing anywhere (its lead, its headings and captions, its whole text)."""
-    found: dict[str, list[_Place]] = {}
+def _units(body: etree._Element) -> tuple[list[_Unit], set[str]]:
+    """An item's short texts in order, and the texts it forbids removing anywhere (its lead,
+    its headings and captions, its whole text)."""
+    units: list[_Unit] = []
     protected = {text_of(body).casefold()}
     lead_seen = False
     for block in leaf_blocks(body):
@@ -79,13 +97,34 @@ def _candidates(body: etree._Element) -> tuple[dict[str, list[_Place]], set[str]
         if not prose or not lead_seen:
             protected.add(text.casefold())
             lead_seen = lead_seen or prose
+            units.append(_Unit(None, block, None, False))
             continue
-        if len(text) <= MAX_CHARS and could_be_boilerplate(text):
-            found.setdefault(text.casefold(), []).append(block)
-        for line, start in _lines(block):
-            if len(line) <= MAX_CHARS and could_be_boilerplate(line):
-                found.setdefault(line.casefold(), []).append((block, start))
-    return found, protected
+        inside_structure = any(element.tag in _STRUCTURE_TAGS for element in (block, *block.iterancestors()))
+        lines = _lines(block)
+        if lines:
+            units.extend(_unit(line, block, start, True, inside_structure) for line, start in lines)
+        else:
+            units.append(_unit(text, block, None, False, inside_structure))
+    return units, protected
+
+
+def _unit(text: str, block: etree._Element, start: etree._Element | None, is_line: bool, inside_structure: bool) -> _Unit:
+    eligible = not inside_structure and len(text) <= MAX_CHARS and could_be_boilerplate(text)
+    points = "://" in text or "www." in text or _links_on(block, start, is_line)
+    return _Unit(text.casefold() if eligible and points else None, block, start, is_line)
+
+
+def _links_on(block: etree._Element, start: etree._Element | None, is_line: bool) -> bool:
+    """Whether a block, or its line after `start`, holds a link."""
+    if not is_line:
+        return next(block.iter("a"), None) is not None
+    following = start.itersiblings() if start is not None else iter(block)
+    for element in following:
+        if element.tag == "br":
+            return False
+        if element.tag == "a" or next(element.iter("a"), None) is not None:
+            return True
+    return False
 
 
 def _lines(block: etree._Element) -> list[tuple[str, etree._Element | None]]:
@@ -97,24 +136,19 @@ def _lines(block: etree._Element) -> list[tuple[str, etree._Element | None]]:
     return lines
 
 
-def _remove(article: Article, found: dict[str, list[_Place]], counts: Counter, reason: str) -> None:
-    """Remove the recurring texts of one item: whole blocks first, then lines, the last line of a
+def _remove(article: Article, chosen: list[_Unit], counts: Counter, reason: str) -> None:
+    """Remove the chosen texts of one item: whole blocks first, then lines, the last line of a
     block first, so that the breaks the others are known by are still in place; a label ending
     in a colon goes with the lines after it when they all went ("Podcast links:")."""
     lines: dict[etree._Element, dict[etree._Element | None, str]] = {}
-    gone: set[etree._Element] = set()
-    for key, spots in found.items():
-        for spot in spots:
-            if isinstance(spot, tuple):
-                block, start = spot
-                lines.setdefault(block, {})[start] = key
-            elif spot not in gone:
-                gone.add(spot)
-                note(article.trace, "recurring text", spot, reason.format(counts[key]))
-                remove(spot)
-    for block, chosen in lines.items():
-        if block not in gone:
-            _remove_lines(article, block, chosen, counts, reason)
+    for unit in chosen:
+        if unit.is_line:
+            lines.setdefault(unit.block, {})[unit.start] = unit.key
+        else:
+            note(article.trace, "recurring text", unit.block, reason.format(counts[unit.key]))
+            remove(unit.block)
+    for block, starts in lines.items():
+        _remove_lines(article, block, starts, counts, reason)
 
 
 def _remove_lines(

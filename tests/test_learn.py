@@ -437,9 +437,10 @@ def test_rules_too_large_for_a_rules_file_are_not_written(tmp_path, runner):
 
 
 def test_a_feed_s_own_recurring_sentence_is_gone_before_learning(tmp_path):
-    """A sentence in most items of one feed file is removed by the conversion itself (recurring.py),
+    """A linked sentence in most items of one feed file is removed by the conversion itself (recurring.py),
     so learning, which proposes only what the conversion leaves, has nothing to propose for it."""
-    items = [(f"https://epsilon.example/items/{n}", f"<p>Epsilon item {n} is about boats.</p><p>{PODCAST}</p>") for n in range(4)]
+    listen = '<p>Listen to every episode on <a href="https://podcasts.example.net/epsilon">your podcast app</a>.</p>'
+    items = [(f"https://epsilon.example/items/{n}", f"<p>Epsilon item {n} is about boats.</p>{listen}") for n in range(4)]
     (tmp_path / "feed.xml").write_text(_feed(items), encoding="utf-8")
     learned = learn([tmp_path], BUILTIN, LearnOptions())
     assert learned.articles == 4 and learned.rules == []
