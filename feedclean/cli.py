@@ -335,8 +335,8 @@ Reads every input under PATH as convert finds them (hidden files skipped,
 blocks whose text recurs in at least --min-articles articles of a site and
 in at least --min-share of that site's articles (a duplicate dump of one
 article counts once; headings, leads, captions, table cells and an
-article's whole text are never learned). Writes one [[rule]] per site (its
-registered domain: news.example.com and tech.example.com count as one), each
+article's whole text are never learned). Writes one [[rule]] per site (news.
+and tech.example.com count as one), naming the hosts it was seen on, each
 sentence a strip_text pattern under a comment saying how many articles
 carried it and one input that did. Nothing is applied by itself: review
 the file, delete what you disagree with, then pass it to convert with

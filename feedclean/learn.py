@@ -82,11 +82,14 @@ class LearnedSentence:
 
 @dataclass(frozen=True)
 class HostRule:
-    """What was learned for one host: its sentences, most frequent first, and how many of its articles were read."""
+    """What was learned for one site (its registered domain, `host`): its sentences, most frequent
+    first, how many of its articles were read, and the hosts the sentences were seen on, which
+    the rule names (so a rule learned from two blogs of a shared platform covers those two)."""
 
     host: str
     articles: int
     sentences: tuple[LearnedSentence, ...]
+    hosts: tuple[str, ...] = ()
 
 
 @dataclass
@@ -114,13 +117,15 @@ class _Sample:
     identity: str
     content_digest: str
     host: str
+    exact_host: str
     candidates: tuple[tuple[str, str], ...]
     protected: tuple[str, ...]
 
 
 @dataclass
 class _Tally:
-    """One host's counts: its articles, each candidate text's [count, wording, example], and the protected texts."""
+    """One site's counts: its articles, each candidate text's [count, wording, example, hosts seen on],
+    and the protected texts."""
 
     articles: int = 0
     texts: dict[str, list] = field(default_factory=dict)
@@ -193,9 +198,10 @@ def _count(samples: list[_Sample], example: str, tallies: dict[str, _Tally], see
         for key, text in sample.candidates:
             entry = tally.texts.get(key)
             if entry is None:
-                tally.texts[key] = [1, text, example]
+                tally.texts[key] = [1, text, example, {sample.exact_host}]
             else:
                 entry[0] += 1
+                entry[3].add(sample.exact_host)
     return without_host
 
 
@@ -204,14 +210,16 @@ def _host_rule(host: str, tally: _Tally, options: LearnOptions) -> HostRule:
     # At least min_share of the articles; the small allowance keeps 0.2 × 15 (3.0000000000000004) at 3.
     needed = max(options.min_articles, math.ceil(options.min_share * tally.articles - 1e-9))
     kept = []
-    for key, (count, text, example) in tally.texts.items():
+    hosts: set[str] = set()
+    for key, (count, text, example, seen_on) in tally.texts.items():
         if count < needed or key in tally.protected:
             continue
         pattern = sentence_pattern(text)
         if matches_exactly(pattern, text):
             kept.append(LearnedSentence(text, pattern, count, example))
+            hosts |= seen_on
     kept.sort(key=lambda sentence: (-sentence.articles, sentence.text))
-    return HostRule(host, tally.articles, tuple(kept))
+    return HostRule(host, tally.articles, tuple(kept), tuple(sorted(hosts)))
 
 
 def _samples_of(path: str, name: str, rules: RuleSet, options: LearnOptions) -> list[_Sample]:
@@ -244,16 +252,17 @@ def _sample(article: Article, max_chars: int) -> _Sample:
             candidates.setdefault(key, text)
     digest = hashlib.blake2b(whole.encode("utf-8", "surrogatepass"), digest_size=12).hexdigest() if whole else article.id
     host = _rule_host(article.canonical_url)
-    return _Sample(article.id, digest, host, _ends(tuple(candidates.items())), _ends(tuple(protected)))
+    site = site_of(host) if host else ""
+    return _Sample(article.id, digest, site, host, _ends(tuple(candidates.items())), _ends(tuple(protected)))
 
 
 def _rule_host(url: str | None) -> str:
-    """The host a learned rule names for an article's URL: its registered domain, written as
-    rules write hosts (news.example.com and tech.example.com are one publisher's, and their
-    articles are counted together); "" when there is none, or when it is a single label
-    ("com", "localhost"), which as a rule's host would cover a whole top-level domain."""
+    """The host a learned rule names for an article's URL, written as rules write hosts (no
+    "www."); "" when there is none, or when it is a single label ("com", "localhost"), which
+    as a rule's host would cover a whole top-level domain. Articles are counted by the host's
+    registered domain (news.example.com and tech.example.com are one publisher's)."""
     host = normalize_host(host_of(url or "")) or ""
-    return site_of(host) if "." in host else ""
+    return host if "." in host else ""
 
 
 def _ends(items: tuple, limit: int = _MOST_TEXTS_PER_ARTICLE) -> tuple:
@@ -331,7 +340,7 @@ def rules_text(learned: Learned) -> str:
         f"# of a site and in at least {options.min_share * 100:g}% of that site's articles; never a heading, a lead,",
         "# a caption, a table cell or the whole of an article.",
         "#",
-        "# Review before use: each strip_text removes, from its host's articles (and its subdomains'),",
+        "# Review before use: each strip_text removes, from the articles of the hosts its rule names,",
         "# every block whose whole text it matches, case-insensitively. Delete the patterns you",
         "# disagree with (and their comments), then pass this file to convert with --rules FILE, or",
         "# append it to your rules file (~/.config/feedclean/rules.toml), so that later runs of learn",
@@ -340,7 +349,7 @@ def rules_text(learned: Learned) -> str:
     if not learned.rules:
         lines += ["", "# Nothing recurred often enough to be learned."]
     for rule in learned.rules:
-        lines += ["", "[[rule]]", f"hosts = [{toml_string(rule.host)}]", "strip_text = ["]
+        lines += ["", "[[rule]]", f"hosts = [{', '.join(map(toml_string, rule.hosts))}]", "strip_text = ["]
         for sentence in rule.sentences:
             lines.append(f"    # {sentence.articles} of {rule.articles} articles, e.g. {_comment(sentence.example)}")
             lines.append(f"    {toml_string(sentence.pattern)},")

@@ -453,4 +453,17 @@ def test_a_publisher_s_subdomains_are_learned_together(tmp_path):
         host = ("news", "tech")[number % 2]
         body = f"<p>Zeta story {number} is about the harbour.</p><p>{PROMO}</p>"
         _write(tmp_path, f"zeta/{number}.txt", body, f"https://{host}.zeta.example/story/{number}")
+    learned = learn([tmp_path], BUILTIN, LearnOptions())
+    assert [(rule.host, rule.hosts) for rule in learned.rules] == [("zeta.example", ("news.zeta.example", "tech.zeta.example"))]
     assert _learned(tmp_path) == {"zeta.example": [(PROMO, 4, f"{tmp_path}/zeta/0.txt")]}
+
+
+def test_a_rule_names_only_the_hosts_its_sentences_were_seen_on(tmp_path):
+    """Blogs on one shared platform are counted together, but the rule covers only the blogs
+    that carried the sentence, not every blog of the platform."""
+    for number in range(4):
+        body = f"<p>Post {number} about the allotment.</p><p>{PROMO}</p>"
+        _write(tmp_path, f"b/{number}.txt", body, f"https://{('ann', 'bo')[number % 2]}.blogs.example/p/{number}")
+    _write(tmp_path, "b/other.txt", "<p>A post about bees.</p><p>Bees like lavender best.</p>", "https://cy.blogs.example/p/9")
+    (rule,) = learn([tmp_path], BUILTIN, LearnOptions()).rules
+    assert rule.hosts == ("ann.blogs.example", "bo.blogs.example")
