@@ -41,7 +41,8 @@ _SCRIPTS = (
     ("lo", re.compile(r"[\u0e80-\u0eff]+")),
     ("bo", re.compile(r"[\u0f00-\u0fff]+")),
 )
-# Letters that single out a language within a shared script.
+# Letters that single out a language within a shared script, and how many times they must occur.
+_MIN_MARKERS = 3
 _MARKERS = {
     "ru": (("uk", re.compile(r"[іїєґІЇЄҐ]")), ("sr", re.compile(r"[ђћџљњјЂЋЏЉЊЈ]")), ("bg", re.compile(r"ъ[а-я]"))),
     "ar": (("ur", re.compile(r"[ٹڈڑںےۓ]")), ("fa", re.compile(r"[پچژگ]|ی(?=\s)"))),
@@ -135,8 +136,10 @@ def chinese_variant(hanzi: str) -> str:
 
 
 def _refine(tag: str, sample: str) -> str:
+    """A language its letters single out within the script, when they recur: one "Київ" quoted in
+    Russian, or one "объявило", is no Ukrainian or Bulgarian text."""
     for language, pattern in _MARKERS.get(tag, ()):
-        if pattern.search(sample):
+        if len(pattern.findall(sample)) >= _MIN_MARKERS:
             return language
     return tag
 
