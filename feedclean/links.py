@@ -101,17 +101,46 @@ def scan(article: Article, site: SiteRules) -> Found:
             found.stripped.append(element)
         elif markers and tag != "img" and _is_marked(element, tag, markers):
             found.marked.append(element)
-    found.share.extend(_icon_rows(found.icons))
+    found.share.extend(_icon_rows(found.icons, found.share))
     return found
 
 
-def _icon_rows(icons: list[tuple[etree._Element, str]]) -> list[tuple[etree._Element, str]]:
-    """The share icons that sit in a row of two or more in one parent: a lone network logo
-    that links somewhere may be the article's picture of it."""
+def _icon_rows(
+    icons: list[tuple[etree._Element, str]], share: list[tuple[etree._Element, str]]
+) -> list[tuple[etree._Element, str]]:
+    """The network icons that sit in a share row: two or more links in one parent (share
+    endpoints found by address count among them) whose targets look like sharing. A lone logo,
+    or a row of logos linking to the networks' own pages, is the article's picture of them."""
     if not icons:
         return []
-    parents = Counter(link.getparent() for link, _ in icons)
-    return [(link, rule) for link, rule in icons if parents[link.getparent()] >= 2]
+    rows: dict[etree._Element, list[tuple[etree._Element, str]]] = {}
+    for icon in icons:
+        rows.setdefault(icon[0].getparent(), []).append(icon)
+    endpoints = Counter(link.getparent() for link, _ in share)
+    return [icon for parent, row in rows.items() if _is_share_row([link for link, _ in row], endpoints[parent]) for icon in row]
+
+
+def _is_share_row(links: list[etree._Element], endpoints: int) -> bool:
+    """Whether icon links (beside `endpoints` share endpoints) share the article: each is a
+    mail to send it (`mailto:` with a subject or body), or all the others go through one
+    address that only their queries tell apart, a redirector with a parameter per network
+    (`click.php?h=abc&s=fb`, `…&s=tw`). Links to different pages, profiles or files (a row of
+    the networks' press pages, a report's CSV and PDF) are what the article links to."""
+    if len(links) + endpoints < 2:
+        return False
+    hrefs = [link.get("href") or "" for link in links]
+    targets = [href for href in hrefs if not _is_mail_to_send(href)]
+    if not targets:
+        return True
+    addresses = {target.partition("#")[0].partition("?")[0] for target in targets}
+    queries = {target.partition("#")[0].partition("?")[2] for target in targets}
+    return len(targets) >= 2 and len(addresses) == 1 and len(queries) == len(targets) and "" not in queries
+
+
+def _is_mail_to_send(href: str) -> bool:
+    """A `mailto:` link that fills in a subject or a body: a mail to send the article to
+    someone. A bare address is a person to write to."""
+    return href.lower().startswith("mailto:") and "?" in href
 
 
 def _is_marked(element: etree._Element, tag: str, markers: frozenset[str]) -> bool:
