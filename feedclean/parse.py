@@ -45,11 +45,11 @@ _HEAD_ONLY = frozenset(("title", "meta", "link", "base", "style", "script", "nos
 # The page's <article> replaces readability's choice if it has at most this much more text, and
 # holds the first and last characters of that choice.
 _MAX_ARTICLE_GROWTH = 1.5
-# Inline formatting that may wrap whole blocks in careless markup; a link, a player or an
-# object around blocks is something else, and stays.
-_INLINE_WRAPPERS = frozenset(
-    ("span", "font", "b", "strong", "i", "em", "u", "s", "strike", "small", "big", "mark", "ins", "del", "tt", "label", "nobr")
-)
+# Inline elements that carry no meaning or style of their own and may wrap whole blocks in
+# careless markup (a <label> would take its blocks with it as a form's part). Bold, italics,
+# <small> and the like around blocks say something about them (a caption's <small>, a bold
+# question) and stay, as a link, a player or an object does.
+_INLINE_WRAPPERS = frozenset(("span", "font", "nobr", "label"))
 _EDGE_CHARS = 60
 
 
