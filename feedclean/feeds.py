@@ -76,6 +76,8 @@ def _after_prolog(text: str) -> int:
 _PLAYED = ("audio/", "video/")
 # Local names of the elements some feeds keep an item's full text in.
 _FULL_TEXT_NAMES = frozenset(("full-text", "fulltext"))
+# Markup that only HTML holds: a full text with one of these is HTML, else plain text.
+_HTML_BLOCK_MARKERS = ("</p>", "<br", "</div>")
 
 
 def read_feed(text: str, name: str, encoding: str) -> list[Article]:
@@ -203,7 +205,7 @@ def _content(entry, rss: bool) -> tuple[str, str]:
         for c in entry.get("content", [])
         if not (rss and c.get("type") == "text/plain")
     ]
-    candidates += [(value, "text/html", "") for value in _full_texts(entry)]
+    candidates += [(value, _full_text_type(value), "") for value in _full_texts(entry)]
     candidates.sort(key=lambda item: len(item[0]), reverse=True)
     summary = entry.get("summary_detail") or {}
     candidates.append((entry.get("summary", ""), summary.get("type", "text/html"), summary.get("base") or ""))
@@ -223,6 +225,13 @@ def _full_texts(entry) -> list[str]:
         for key in sorted(entry)
         if key.rpartition("_")[2] in _FULL_TEXT_NAMES and isinstance(value := entry[key], str) and value.strip()
     ]
+
+
+def _full_text_type(value: str) -> str:
+    """A full-text element holds plain text (Yandex's: no markup, so a `<title>` in it is words
+    about HTML), unless it clearly holds HTML's paragraphs or line breaks, as some feeds put there."""
+    lowered = value.lower()
+    return "text/html" if any(marker in lowered for marker in _HTML_BLOCK_MARKERS) else "text/plain"
 
 
 def _valid_reference(match: re.Match[str]) -> str:

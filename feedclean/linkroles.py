@@ -23,8 +23,13 @@ _PAGE_PATH_CHARS = 12
 # The folder a social network keeps its profiles in (reddit.com/r/…, youtube.com/channel/…).
 _PROFILE_FOLDERS = frozenset(("r", "u", "user", "users", "channel", "c", "company", "in", "people", "pages", "groups", "profile"))
 # Fragments that point at an item's comments, or at where its teaser stops (WordPress's and
-# Blogger's "#more", "#more-123"): the item, not a place in its text.
-_ITEM_FRAGMENTS = ("comments", "comment", "respond", "disqus_thread", "reply", "more")
+# Blogger's "#more", "#more-123"): the item, not a place in its text. Whole fragments only:
+# "#morecambe-bay" and "#more-photos" are sections of the article.
+_ITEM_FRAGMENTS = frozenset(("more", "comments", "comment-form", "respond", "disqus_thread", "reply"))
+# The same followed by a number ("#more-123", "#comment-456", "#reply-7").
+_NUMBERED_ITEM_FRAGMENTS = frozenset(("more", "comment", "reply"))
+# What a fragment can name in the item's own text: an element's id, an old anchor's name.
+_ANCHOR_NAMES = etree.XPath("descendant-or-self::*/@id | descendant::a/@name")
 # Words a read-more link may add after its label ("Read more of this story").
 _READ_MORE_EXTRA_WORDS = 4
 
@@ -36,6 +41,7 @@ class LinkRoles:
         self._site = site
         self._article = article
         self._known: tuple[set[tuple[str, str, str]], set[str]] | None = None
+        self._anchor_names: frozenset[str] | None = None
         self.body = article.tree
         parts = split_url(article.url or "")
         self.own_host = parts[0] if parts else ""
@@ -79,9 +85,7 @@ class LinkRoles:
         key = _path_key(path)
         addresses, paths = self._own_addresses()
         if (host, key, query) in addresses or (key in paths and not query):
-            if not fragment or fragment.lower().startswith(_ITEM_FRAGMENTS) or self._says_read_more(words):
-                return "self"
-            return "anchor"  # a footnote or a table of the article itself
+            return self._of_own_address(fragment, words)
         own = self._is_own(host)
         if own or self._is_same_site(host):
             if words in self._site.readmore_labels:
@@ -97,6 +101,23 @@ class LinkRoles:
         if not key and not query:
             return "front"  # another site's front page
         return "own" if own else "external"
+
+    def _of_own_address(self, fragment: str, words: str) -> str:
+        """self or anchor, for a link to the item's own address: with a fragment, a place in
+        the article (a footnote, a section, a table) unless the fragment names the item's
+        comments or teaser break, or the link says exactly read more. A fragment that names
+        an anchor in the item's own text is always that place."""
+        if not fragment:
+            return "self"
+        if unquote(fragment) in self._anchors() or not (_is_item_fragment(fragment) or words in self._site.readmore_labels):
+            return "anchor"
+        return "self"
+
+    def _anchors(self) -> frozenset[str]:
+        """The ids and anchor names in the item's text, found on first use."""
+        if self._anchor_names is None:
+            self._anchor_names = frozenset(str(name) for name in _ANCHOR_NAMES(self.body))
+        return self._anchor_names
 
     def is_own_host(self, host: str) -> bool:
         return self._is_own(host)
@@ -130,7 +151,8 @@ class LinkRoles:
 
     def _says_read_more(self, words: str) -> bool:
         """A read-more label, or one of several words followed by a few more ("read more of
-        this story"): said of a link to the item itself, that is never the article's text."""
+        this story"): said of a link to the item itself (not to a section of it: "Read more
+        about the harbour" may lead to the history below), that is never the article's text."""
         labels = self._site.readmore_labels
         if words in labels:
             return True
@@ -162,6 +184,18 @@ class LinkRoles:
         if len(parts) == 1:
             return not parts[0].isdigit()  # vimeo.com/123456 is a video
         return len(parts) == 2 and parts[0].lower() in _PROFILE_FOLDERS
+
+
+def _is_item_fragment(fragment: str) -> bool:
+    """Whether a fragment is one of _ITEM_FRAGMENTS or a numbered one (`more-123`), whole: a
+    section an author named `more-details` or `comments-from-readers` is the article's."""
+    lowered = fragment.lower()
+    name, _, number = lowered.rpartition("-")
+    return lowered in _ITEM_FRAGMENTS or (name in _NUMBERED_ITEM_FRAGMENTS and _is_digits(number))
+
+
+def _is_digits(text: str) -> bool:
+    return text.isascii() and text.isdigit()
 
 
 def _fragment(href: str) -> str:

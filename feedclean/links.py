@@ -51,6 +51,10 @@ _ICON_WORDS = frozenset(
 # What separates the words of a file's name.
 _FILE_NAME_WORDS = re.compile(r"[-_.\s]+")
 _IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".gif", ".webp", ".avif")
+# Photographs' formats: a tracker is a GIF, a PNG or a script, never one of these.
+_PHOTO_SUFFIXES = (".jpg", ".jpeg", ".webp", ".avif", ".heic")
+# The tracker word an RSS icon's name holds too: with a word of its own beside it, not a tracker's sign.
+_FEED_ICON_WORD = "rss"
 _ATTRIBUTED_OR_CUSTOM = etree.XPath("descendant::*[@* or contains(local-name(), '-')]")
 
 
@@ -97,17 +101,46 @@ def scan(article: Article, site: SiteRules) -> Found:
             found.stripped.append(element)
         elif markers and tag != "img" and _is_marked(element, tag, markers):
             found.marked.append(element)
-    found.share.extend(_icon_rows(found.icons))
+    found.share.extend(_icon_rows(found.icons, found.share))
     return found
 
 
-def _icon_rows(icons: list[tuple[etree._Element, str]]) -> list[tuple[etree._Element, str]]:
-    """The share icons that sit in a row of two or more in one parent: a lone network logo
-    that links somewhere may be the article's picture of it."""
+def _icon_rows(
+    icons: list[tuple[etree._Element, str]], share: list[tuple[etree._Element, str]]
+) -> list[tuple[etree._Element, str]]:
+    """The network icons that sit in a share row: two or more links in one parent (share
+    endpoints found by address count among them) whose targets look like sharing. A lone logo,
+    or a row of logos linking to the networks' own pages, is the article's picture of them."""
     if not icons:
         return []
-    parents = Counter(link.getparent() for link, _ in icons)
-    return [(link, rule) for link, rule in icons if parents[link.getparent()] >= 2]
+    rows: dict[etree._Element, list[tuple[etree._Element, str]]] = {}
+    for icon in icons:
+        rows.setdefault(icon[0].getparent(), []).append(icon)
+    endpoints = Counter(link.getparent() for link, _ in share)
+    return [icon for parent, row in rows.items() if _is_share_row([link for link, _ in row], endpoints[parent]) for icon in row]
+
+
+def _is_share_row(links: list[etree._Element], endpoints: int) -> bool:
+    """Whether icon links (beside `endpoints` share endpoints) share the article: each is a
+    mail to send it (`mailto:` with a subject or body), or all the others go through one
+    address that only their queries tell apart, a redirector with a parameter per network
+    (`click.php?h=abc&s=fb`, `…&s=tw`). Links to different pages, profiles or files (a row of
+    the networks' press pages, a report's CSV and PDF) are what the article links to."""
+    if len(links) + endpoints < 2:
+        return False
+    hrefs = [link.get("href") or "" for link in links]
+    targets = [href for href in hrefs if not _is_mail_to_send(href)]
+    if not targets:
+        return True
+    addresses = {target.partition("#")[0].partition("?")[0] for target in targets}
+    queries = {target.partition("#")[0].partition("?")[2] for target in targets}
+    return len(targets) >= 2 and len(addresses) == 1 and len(queries) == len(targets) and "" not in queries
+
+
+def _is_mail_to_send(href: str) -> bool:
+    """A `mailto:` link that fills in a subject or a body: a mail to send the article to
+    someone. A bare address is a person to write to."""
+    return href.lower().startswith("mailto:") and "?" in href
 
 
 def _is_marked(element: etree._Element, tag: str, markers: frozenset[str]) -> bool:
@@ -290,20 +323,27 @@ def _share_icon(link: etree._Element, site: SiteRules) -> str | None:
 
 
 def _tracker_file_word(image: etree._Element, url: str, site: SiteRules) -> str | None:
-    """A tracker known by its file's name (`rss-pixel.png`, `beacon.gif`, `spacer.gif`): every word
-    of the name is a tracker's, or one is and the folder is a tracker's (`tracking/npr-pixel.png`),
-    and no alt text says otherwise. The word that says so, or None. A photo's name has words of
-    its own ("photos/pixel-7-review.jpg")."""
+    """A tracker known by its file's name alone (`spacer.gif`, `rss-pixel.png`, `npr-rss-pixel.png?story=1`),
+    on any host: the word that says so, or None.
+
+    Names are weak evidence, so all of these must hold. Trackers are GIFs, PNGs or scripts, never a
+    photo format: `counter.jpg` is a kitchen's. Any alt text is someone describing a picture. Every
+    word of the name is a tracker's, or the URL carries a per-request id (a query) and at most one
+    word is not (the site's prefix); then a word other than `rss` must say tracker, since an RSS
+    icon's name (`rss-feed.png`) says nothing else. The folder says nothing: `reviews/pixel/` holds
+    phone photos.
+    """
+    path, _, query = url.partition("#")[0].partition("?")
+    name = path.lower().rpartition("/")[2]
+    if site.tracker_file_pattern.search(name) is None or name.endswith(_PHOTO_SUFFIXES) or (image.get("alt") or "").strip():
+        return None
     words = site.tracker_file_words
-    folders, _, name = url.partition("?")[0].partition("#")[0].lower().rpartition("/")
-    if site.tracker_file_pattern.search(name) is None or (image.get("alt") or "").strip().lower() not in ("", *words):
-        return None
-    parts = [part for part in _FILE_NAME_WORDS.split(name.rpartition(".")[0]) if part]
-    said = next((part for part in parts if part in words), None)
-    if said is None:
-        return None
-    in_trackers_folder = folders.rpartition("/")[2] in words  # /images/tracking/npr-rss-pixel.png
-    return said if in_trackers_folder or all(part in words for part in parts) else None
+    parts = [part for part in _FILE_NAME_WORDS.split(name.rpartition(".")[0] or name) if part]
+    said = [part for part in parts if part in words]
+    if said and len(said) == len(parts):
+        return said[0]
+    telling = [part for part in said if part != _FEED_ICON_WORD]
+    return telling[0] if query and telling and len(parts) - len(said) <= 1 else None
 
 
 def _is_pixel(image: etree._Element) -> bool:

@@ -19,6 +19,7 @@ from html.parser import HTMLParser
 from lxml import etree
 
 from .article import Article, InputError, Trace
+from .plaintext import paragraphs_of_plain_text
 from .tree import BLOCK_TAGS, block_descendants, remove, text_of, unwrap, xml_safe
 
 PARSER = etree.HTMLParser(encoding="utf-8", remove_comments=True, remove_pis=True, no_network=True, default_doctype=False)
@@ -31,7 +32,6 @@ FLATTEN_DEPTH = 100
 _CONTROL_REFERENCE = re.compile(
     r"&#(?:[xX]0*(?:1[0-9a-fA-F]|[0-8bBcCeEfF])(?![0-9a-fA-F])|0*(?:3[01]|2[0-9]|1[1245-9]|[0-8])(?![0-9]));?"
 )
-_BLANK_LINE = re.compile(r"\n[ \t\r]*\n")
 _XML_NAME = re.compile(r"[A-Za-z_][-A-Za-z0-9_.]*")
 _VOID_TAGS = frozenset(
     ["area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param", "source", "track", "wbr", "keygen"]
@@ -45,11 +45,11 @@ _HEAD_ONLY = frozenset(("title", "meta", "link", "base", "style", "script", "nos
 # The page's <article> replaces readability's choice if it has at most this much more text, and
 # holds the first and last characters of that choice.
 _MAX_ARTICLE_GROWTH = 1.5
-# Inline formatting that may wrap whole blocks in careless markup; a link, a player or an
-# object around blocks is something else, and stays.
-_INLINE_WRAPPERS = frozenset(
-    ("span", "font", "b", "strong", "i", "em", "u", "s", "strike", "small", "big", "mark", "ins", "del", "tt", "label", "nobr")
-)
+# Inline elements that carry no meaning or style of their own and may wrap whole blocks in
+# careless markup (a <label> would take its blocks with it as a form's part). Bold, italics,
+# <small> and the like around blocks say something about them (a caption's <small>, a bold
+# question) and stay, as a link, a player or an object does.
+_INLINE_WRAPPERS = frozenset(("span", "font", "nobr", "label"))
 _EDGE_CHARS = 60
 
 
@@ -58,7 +58,7 @@ def parse(article: Article) -> None:
     if article.from_feed and not article.html.strip():
         article.tree = etree.SubElement(etree.Element("html"), "body")  # an item of title and link only
         return
-    root = _parse_html(_paragraphs_of_plain_text(article.html))
+    root = _parse_html(paragraphs_of_plain_text(article.html))
     if _is_whole_page(root):
         article.page_meta = page_metadata(root)
         if article.trace is not None:
@@ -83,16 +83,6 @@ def parse(article: Article) -> None:
     for listing in body.iter("ul", "ol"):
         _itemise_loose_list(listing)
     article.tree = body
-
-
-def _paragraphs_of_plain_text(html: str) -> str:
-    """A body without a single tag but with line breaks is plain text (a YouTube description, a
-    dump of a text feed): its blank lines part paragraphs and its other line breaks stay, which
-    HTML would run into one paragraph."""
-    if "<" in html or "\n" not in html.strip():
-        return html
-    paragraphs = (part.strip() for part in _BLANK_LINE.split(html.strip()))
-    return "".join(f"<p>{'<br>'.join(line.strip() for line in part.splitlines())}</p>" for part in paragraphs if part)
 
 
 def _itemise_loose_list(listing: etree._Element) -> None:

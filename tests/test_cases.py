@@ -95,8 +95,8 @@ def test_markdown(case):
     check_case({"body": f"<p>Lead-in paragraph.</p>{case['html']}"}, {"body": f"Lead-in paragraph.\n\n{case['body']}"})
 
 
-@pytest.mark.parametrize("case", _cases("feeds.yaml"))
-def test_feed_items(case):
+def check_feed_case(case: dict) -> None:
+    """Convert one case's feed file and check each item against what its `items` say."""
     articles = json.loads(feedclean.convert_bytes(case["feed"].encode(), "json"))
     assert len(articles) == len(case["items"])
     for article, expect in zip(articles, case["items"], strict=True):
@@ -111,6 +111,16 @@ def test_feed_items(case):
             assert fragment.lower() not in article["markdown"].lower(), f"in the text: {fragment!r}"
         for key, value in expect.get("meta", {}).items():
             assert article.get(key, _MISSING) == value, f"{key}: {article.get(key, _MISSING)!r} != {value!r}"
+
+
+@pytest.mark.parametrize("case", _cases("feeds.yaml"))
+def test_feed_items(case):
+    check_feed_case(case)
+
+
+@pytest.mark.parametrize("case", _cases("feeds_more.yaml"))
+def test_more_feed_items(case):
+    check_feed_case(case)
 
 
 @pytest.mark.parametrize("case", _cases("proxies.yaml"))
