@@ -404,7 +404,7 @@ def learn(
         if problem is not None:
             click.echo(f"feedclean: error: {name}: {problem}", err=True)
 
-    learned = learn_rules(paths, ruleset, options, say_failure)
+    learned = learn_rules(paths, ruleset, options, say_failure, stdout_file() if target is None else None)
     data = rules_text(learned).encode("utf-8")
     if len(data) > MAX_RULES_BYTES:
         raise CommandError(

@@ -137,6 +137,7 @@ def learn(
     rules: RuleSet,
     options: LearnOptions,
     on_input: Callable[[str, str | None], None] | None = None,
+    output: tuple[int, int] | None = None,
 ) -> Learned:
     """Learn each host's recurring boilerplate from the inputs under `paths`.
 
@@ -144,14 +145,15 @@ def learn(
     and each is read and cleaned in a child process, held to `options.timeout`,
     so a hostile input or a backtracking rule costs that input only. A bad
     input is recorded in `failures` and the rest goes on. `on_input` hears of
-    each input as it is done: its name, and its problem or None.
+    each input as it is done: its name, and its problem or None. `output`, the (device, inode)
+    the rules go to (stdout redirected into an input folder), is never read as an input.
     """
     paths = list(paths)
     learned = Learned(rules=[], sources=tuple(display_path(os.fspath(path)) for path in paths), options=options)
     tallies: dict[str, _Tally] = {}
     seen_articles: set[str] = set()
     samples_of = partial(_samples_of, rules=rules, options=options)
-    for name, samples, problem in each_input(paths, options.globs, options.timeout, samples_of):
+    for name, samples, problem in each_input(paths, options.globs, options.timeout, samples_of, output):
         if problem is not None:
             learned.failures.append((name, problem))
         else:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -467,3 +468,14 @@ def test_a_rule_names_only_the_hosts_its_sentences_were_seen_on(tmp_path):
     _write(tmp_path, "b/other.txt", "<p>A post about bees.</p><p>Bees like lavender best.</p>", "https://cy.blogs.example/p/9")
     (rule,) = learn([tmp_path], BUILTIN, LearnOptions()).rules
     assert rule.hosts == ("ann.blogs.example", "bo.blogs.example")
+
+
+def test_rules_written_to_stdout_inside_an_input_folder_are_never_read_as_an_input(archive, tmp_path):
+    """`feedclean learn dumps/ > dumps/learned.toml`: the file the shell opened is an input of the
+    run; it is skipped with one line (as cat does), not learned from, and the rules are written."""
+    output = archive / "learned.toml"
+    command = f"{shlex.quote(sys.executable)} -m feedclean learn -q {shlex.quote(str(archive))} > {shlex.quote(str(output))}"
+    result = subprocess.run(command, shell=True, capture_output=True, text=True, env=ENV, timeout=120, check=False)
+    assert result.returncode == 1
+    assert result.stderr == f"feedclean: error: {archive}/learned.toml: is the output itself; skipped\n"
+    assert [rule.hosts for rule in load_rules_file(output)] == [("alpha.example",), ("gamma.example",)]
