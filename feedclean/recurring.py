@@ -53,10 +53,10 @@ _STRUCTURE_TAGS = frozenset(("li", "dd", "blockquote", "q"))
 
 @dataclass(slots=True)
 class _Unit:
-    """One short text of an item: a block, or one line of a block (`start`, the <br> it starts
-    after; None for the first), with its case-folded text as `key`, None when it may never go."""
+    """One short text of an item that may go: a block, or one line of a block (`start`, the <br>
+    it starts after; None for the first), with its case-folded text as `key`."""
 
-    key: str | None
+    key: str
     block: etree._Element
     start: etree._Element | None
     is_line: bool
@@ -72,7 +72,7 @@ def remove_recurring(articles: list[Article]) -> None:
         units, kept = _units(article.tree)
         items.append(units)
         protected |= kept
-    counts = Counter(key for units in items for key in {unit.key for unit in units if unit.key is not None})
+    counts = Counter(key for units in items for key in {unit.key for unit in units})
     needed = max(MIN_ITEMS, math.ceil(MIN_SHARE * len(articles)))
     recurring = {key for key, count in counts.items() if count >= needed and key not in protected}
     if not recurring:
@@ -84,7 +84,7 @@ def remove_recurring(articles: list[Article]) -> None:
 
 
 def _units(body: etree._Element) -> tuple[list[_Unit], set[str]]:
-    """An item's short texts in order, and the texts it forbids removing anywhere (its lead,
+    """An item's short texts that may go, and the texts it forbids removing anywhere (its lead,
     its headings and captions, its whole text)."""
     units: list[_Unit] = []
     protected = {text_of(body).casefold()}
@@ -97,21 +97,26 @@ def _units(body: etree._Element) -> tuple[list[_Unit], set[str]]:
         if not prose or not lead_seen:
             protected.add(text.casefold())
             lead_seen = lead_seen or prose
-            units.append(_Unit(None, block, None, False))
             continue
         inside_structure = any(element.tag in _STRUCTURE_TAGS for element in (block, *block.iterancestors()))
         lines = _lines(block)
-        if lines:
-            units.extend(_unit(line, block, start, True, inside_structure) for line, start in lines)
-        else:
-            units.append(_unit(text, block, None, False, inside_structure))
+        found = (
+            [_unit(line, block, start, True, inside_structure) for line, start in lines]
+            if lines
+            else [_unit(text, block, None, False, inside_structure)]
+        )
+        units.extend(unit for unit in found if unit is not None)
     return units, protected
 
 
-def _unit(text: str, block: etree._Element, start: etree._Element | None, is_line: bool, inside_structure: bool) -> _Unit:
-    eligible = not inside_structure and len(text) <= MAX_CHARS and could_be_boilerplate(text)
-    points = "://" in text or "www." in text or _links_on(block, start, is_line)
-    return _Unit(text.casefold() if eligible and points else None, block, start, is_line)
+def _unit(text: str, block: etree._Element, start: etree._Element | None, is_line: bool, inside_structure: bool) -> _Unit | None:
+    """The text as a unit that may go, or None: too long, no sentence, in a structure, or
+    pointing nowhere."""
+    if inside_structure or len(text) > MAX_CHARS or not could_be_boilerplate(text):
+        return None
+    if "://" not in text and "www." not in text and not _links_on(block, start, is_line):
+        return None
+    return _Unit(text.casefold(), block, start, is_line)
 
 
 def _links_on(block: etree._Element, start: etree._Element | None, is_line: bool) -> bool:
