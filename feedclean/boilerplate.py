@@ -14,14 +14,13 @@ from lxml import etree
 from .article import Trace
 from .rules import SiteRules
 from .textrules import TEXT_RULE_MAX_CHARS
-from .tree import BLOCK_TAGS, block_descendants, note, remove, text_of
+from .tree import BLOCK_TAGS, HEADINGS, block_descendants, note, remove, text_of
 from .widgets import LABEL_MAX_CHARS, Outside, is_label, neighbours_of
 
 # Blocks whose words are the article's structure, whatever they say: a table's cells (a row
 # labelled "Advertising" in a revenue table), code; and a heading shorter than a sentence
 # (a section called "Advertising"), while a heading that is a whole promo sentence is one.
 _NEVER_BOILERPLATE = frozenset(("td", "th", "pre", "caption", "dt"))
-_HEADINGS = frozenset(("h1", "h2", "h3", "h4", "h5", "h6"))
 _HEADING_SENTENCE_CHARS = 40
 
 
@@ -103,7 +102,7 @@ def _judge_text_block(block: etree._Element, unmatched: Iterable[etree._Element]
         return ("content", "") if next(block.iter("img"), None) is not None else ("empty", "")
     if len(text) > TEXT_RULE_MAX_CHARS or block.tag in _NEVER_BOILERPLATE:
         return "content", ""
-    if block.tag in _HEADINGS and len(text) < _HEADING_SENTENCE_CHARS:
+    if block.tag in HEADINGS and len(text) < _HEADING_SENTENCE_CHARS:
         return "content", ""
     hit = site.strip_text.match(text)
     if hit is None:

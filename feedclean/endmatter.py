@@ -36,7 +36,18 @@ from lxml import etree
 from .article import Article, Trace
 from .linkroles import LinkRoles
 from .rules import SiteRules, is_named_label, label_key
-from .tree import BLOCK_TAGS, all_emphasised, leaf_blocks, leaf_blocks_from_end, note, raw_text, remove, text_of, visible_length
+from .tree import (
+    BLOCK_TAGS,
+    HEADINGS,
+    all_emphasised,
+    leaf_blocks,
+    leaf_blocks_from_end,
+    note,
+    raw_text,
+    remove,
+    text_of,
+    visible_length,
+)
 from .urls import host_of
 from .widgets import LABEL_MAX_CHARS, SEPARATORS, Outside
 
@@ -58,7 +69,6 @@ _NAMED_AWAY_ROLES = frozenset(("tag", "self"))
 # Rows that start and end a span of rows pointing away ("Follow us" lists start with the front page).
 _SPAN_ROLES = (_AWAY_ROLES | {"root", "front"}) - {"contact"}
 _OWN_ROLES = frozenset(("own", "tag", "root", "self"))
-_HEADINGS = frozenset(("h1", "h2", "h3", "h4", "h5", "h6"))
 _COLONS = (":", "：")
 _SENTENCE_ENDS = (".", "!", "?", "。", "！", "？", "…")
 _CELLS = frozenset(("td", "th"))
@@ -209,7 +219,7 @@ def _is_label(element: etree._Element, text: str, site: SiteRules) -> bool:
         return True
     if text.endswith(_SENTENCE_ENDS):  # "**Stay safe, and see you Friday.**" is a sign-off
         return False
-    return element.tag in _HEADINGS or all_emphasised(element)
+    return element.tag in HEADINGS or all_emphasised(element)
 
 
 def _run_goes(run: list[_Unit], before: _Unit, roles: LinkRoles, site: SiteRules) -> bool:

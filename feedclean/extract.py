@@ -19,7 +19,7 @@ from .dates import isoformat, parse_date_line, parse_iso
 from .lang import detect_language
 from .read import clean_text, plain_title
 from .rules import RuleSet, SiteRules
-from .tree import cut_from, leaf_blocks, lines_of, raw_text, remove, text_of, trim_separators
+from .tree import HEADINGS, cut_from, leaf_blocks, lines_of, raw_text, remove, text_of, trim_separators
 from .urls import (
     IMAGE_SCHEMES,
     LINK_SCHEMES,
@@ -41,7 +41,6 @@ _MAX_DATE_LINE_CHARS = 80
 # Blocks that are never a date line or a copyright notice.
 _NOT_TEXT_BLOCKS = frozenset(("hr", "figure", "figcaption"))
 _MIN_LEAD_CHARS = 20
-_HEADINGS = ("h1", "h2", "h3", "h4", "h5", "h6")
 _PAGE_TIME_KEYS = ("article:published_time", "og:published_time", "datepublished", "date", "time")
 _PAGE_URL_KEYS = ("canonical", "og:url")
 
@@ -122,7 +121,7 @@ def _take_date_line(article: Article, leaves: list[etree._Element], site: SiteRu
             if block in tried:
                 break
             tried.add(block)
-            text = text_of(block) if block.tag not in _HEADINGS else ""
+            text = text_of(block) if block.tag not in HEADINGS else ""
             if not text:
                 continue
             reading = parse_date_line(text, site.date_formats, site.timezone, article.fetched)
@@ -329,7 +328,7 @@ def _title(article: Article) -> str | None:
             title = plain_title(meta[key])
             _found(article.trace, "title", title, f"page metadata {key}")
             return title
-    heading = next(article.tree.iter(*_HEADINGS), None)
+    heading = next(article.tree.iter(*HEADINGS), None)
     title = text_of(heading) if heading is not None else ""
     if title:
         _found(article.trace, "title", title, f"first heading <{heading.tag}>")
@@ -338,7 +337,7 @@ def _title(article: Article) -> str | None:
 
 def _drop_title_heading(body: etree._Element, title: str | None) -> None:
     """The body's first heading goes when it only repeats the title."""
-    heading = next(body.iter(*_HEADINGS), None)
+    heading = next(body.iter(*HEADINGS), None)
     if heading is not None and title and text_of(heading) == title:
         remove(heading)
 

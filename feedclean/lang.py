@@ -144,11 +144,12 @@ def _refine(tag: str, sample: str) -> str:
     return tag
 
 
-def _marked_words(words: list[str]) -> list[str]:
-    """The words holding a letter of _LETTERS; most English text has none, found in one search."""
+def _marked_letters(words: list[str]) -> list[str]:
+    """The first letter of _LETTERS in each word holding one; most English text has none, found
+    in one search."""
     if _MARKED.search(" ".join(words)) is None:
         return []
-    return [word for word in words if _MARKED.search(word)]
+    return [found.group() for found in map(_MARKED.search, words) if found is not None]
 
 
 def _latin_language(words: list[str]) -> str | None:
@@ -158,8 +159,8 @@ def _latin_language(words: list[str]) -> str | None:
     for word in words:
         for language in _LANGUAGES_OF_WORD.get(word, ()):
             scores[language] += 1
-    for word in _marked_words(words):
-        for language in _LANGUAGES_OF_LETTER[_MARKED.search(word).group()]:
+    for letter in _marked_letters(words):
+        for language in _LANGUAGES_OF_LETTER[letter]:
             scores[language] += 1
     ranked = sorted(scores.items(), key=lambda item: item[1], reverse=True)
     (language, score), (_, runner_up) = ranked[0], ranked[1]

@@ -28,7 +28,7 @@ from lxml import etree
 
 from .article import Article
 from .rules import label_key
-from .tree import all_emphasised, leaf_blocks, lines_of, note, remove, remove_line, text_of
+from .tree import HEADINGS, all_emphasised, leaf_blocks, lines_of, note, remove, remove_line, text_of
 
 # Items a text must recur in: at least this many, and at least this share of the feed's.
 MIN_ITEMS = 3
@@ -36,10 +36,9 @@ MIN_SHARE = 0.5
 # Longer blocks or lines are prose, not boilerplate.
 MAX_CHARS = 200
 
-_HEADINGS = frozenset(("h1", "h2", "h3", "h4", "h5", "h6"))
 # Blocks whose text belongs to something else: a caption to its image, a cell to its table, code to its listing.
 _NOT_PROSE_TAGS = frozenset(("figcaption", "caption", "td", "th", "pre"))
-_NOT_PROSE_HOLDERS = frozenset(("figure", "table", "pre", *_HEADINGS))
+_NOT_PROSE_HOLDERS = frozenset(("figure", "table", "pre", *HEADINGS))
 _COLONS = (":", "：")
 _SENTENCE_ENDS = tuple(".!?。！？…")
 _CLOSING = "\"'”’»)）」』"
@@ -179,7 +178,7 @@ def is_prose(block: etree._Element, text: str, body: etree._Element) -> bool:
     """Whether a block is a paragraph of its own: not a heading (nor a line all in bold that is
     no sentence, "**In brief**", a heading written as a paragraph), a caption, a table
     cell, code or a block with an image (whose text belongs with what it stands beside)."""
-    if block.tag in _HEADINGS or block.tag in _NOT_PROSE_TAGS or next(block.iter("img"), None) is not None:
+    if block.tag in HEADINGS or block.tag in _NOT_PROSE_TAGS or next(block.iter("img"), None) is not None:
         return False
     if all_emphasised(block) and not text.rstrip(_CLOSING).endswith(_SENTENCE_ENDS):
         return False

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from click.testing import CliRunner
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "samples"
@@ -33,6 +34,13 @@ def split_front_matter(markdown: str) -> tuple[dict, str]:
     end = markdown.index("\n---\n", 4)
     front = yaml.safe_load(markdown[4:end])
     return front, markdown[end + 5 :].lstrip("\n")
+
+
+@pytest.fixture
+def runner(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> CliRunner:
+    """A CliRunner that sees no user rules file unless a test writes one (in tmp_path/config)."""
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    return CliRunner()
 
 
 @pytest.fixture(scope="session")

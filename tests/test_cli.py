@@ -7,7 +7,6 @@ import os
 import shutil
 
 import pytest
-from click.testing import CliRunner
 from conftest import SAMPLES, make_dump, split_front_matter
 
 import feedclean.workers
@@ -16,11 +15,6 @@ from feedclean.cli import main
 
 RFI = SAMPLES / "003_1fddeb10f9e1ef9b.txt"
 SEEDS = [SAMPLES / "000_005ff02dac068fcc.txt", RFI]
-
-
-@pytest.fixture
-def runner():
-    return CliRunner()
 
 
 @pytest.fixture

@@ -37,11 +37,6 @@ JUNK = ("facebook.com/dialog/share", "sharer", "feedx.net", "selfpromo", "utm_",
 CONTROLS = {chr(code) for code in (*range(0x09), *range(0x0B, 0x20), *range(0x7F, 0xA0))}
 
 
-@pytest.fixture
-def runner():
-    return CliRunner()
-
-
 @pytest.fixture(scope="module")
 def converted(tmp_path_factory) -> Path:
     """The samples converted twice into one folder, as Markdown and as JSON: each article twice."""

@@ -6,20 +6,12 @@ import json
 import os
 import re
 
-import pytest
-from click.testing import CliRunner
 from conftest import SAMPLES, make_dump, split_front_matter
 
 import feedclean
 from feedclean.cli import main
 
 ITEM_NAME = re.compile(r"[0-9a-f]{16}\.md")
-
-
-@pytest.fixture
-def runner(monkeypatch, tmp_path):
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
-    return CliRunner()
 
 
 def _convert(runner, inputs, out, *extra):

@@ -26,11 +26,6 @@ BACKTRACKING_RULES = "[[rule]]\nhosts = [\"*\"]\nstrip_text = ['(a+)+$']\n"
 
 
 @pytest.fixture
-def runner():
-    return CliRunner()
-
-
-@pytest.fixture
 def folder(tmp_path):
     """Three dumps, the middle one empty (a bad input), and a hidden file that is no input."""
     inputs = tmp_path / "in"

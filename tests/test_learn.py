@@ -102,13 +102,6 @@ def archive(tmp_path: Path) -> Path:
     return root
 
 
-@pytest.fixture
-def runner(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> CliRunner:
-    """A CliRunner that sees no user rules file unless a test writes one."""
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
-    return CliRunner()
-
-
 def _learned(archive: Path, **options: object) -> dict[str, list[tuple[str, int, str]]]:
     learned = learn([archive], BUILTIN, LearnOptions(**options))
     return {rule.host: [(s.text, s.articles, s.example) for s in rule.sentences] for rule in learned.rules}

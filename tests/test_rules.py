@@ -7,20 +7,12 @@ import json
 import re
 
 import pytest
-from click.testing import CliRunner
 from conftest import DEFAULT_FETCHED, ROOT, SAMPLES, load_cases, make_dump, split_front_matter
 
 from feedclean.cli import main
 
 DW = SAMPLES / "000_005ff02dac068fcc.txt"
 RFI = SAMPLES / "003_1fddeb10f9e1ef9b.txt"
-
-
-@pytest.fixture
-def runner(monkeypatch, tmp_path):
-    """A CliRunner that sees no user rules file unless a test writes one."""
-    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
-    return CliRunner()
 
 
 def _convert(runner, tmp_path, case, with_rules):
