@@ -14,7 +14,6 @@ import os
 import stat
 from collections.abc import Iterator
 from functools import cache
-from importlib import resources
 from pathlib import Path
 
 from . import __version__
@@ -22,7 +21,7 @@ from .article import InputError
 from .limits import over_size_limit
 from .ownership import foreign
 from .paths import SUFFIXES, Found, discover, display_path, is_item_name, output_names
-from .rules import RuleSet
+from .rules import BUILTIN_PATH, RuleSet
 from .stable import Deferred, digest, read_stable, stat_if_there
 from .state import Record, State
 from .tasks import Options, Outcome, Task
@@ -39,10 +38,10 @@ def options_fingerprint(rules: RuleSet, output_format: str) -> str:
 def _code_digest() -> str:
     """feedclean's version and the digest of its own files, so a changed install converts again."""
     code = hashlib.sha256(__version__.encode())
-    package = resources.files(__package__)
-    for name in sorted(entry.name for entry in package.iterdir() if entry.name.endswith(".py")):
-        code.update(package.joinpath(name).read_bytes())
-    code.update(package.joinpath("rules/builtin.toml").read_bytes())
+    package = Path(__file__).parent
+    for name in sorted(entry.name for entry in os.scandir(package) if entry.name.endswith(".py")):
+        code.update((package / name).read_bytes())
+    code.update(BUILTIN_PATH.read_bytes())
     return code.hexdigest()
 
 

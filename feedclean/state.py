@@ -172,8 +172,10 @@ class State:
             if self._is_sound(connection, _SCHEMA_WITHOUT_OUTPUTS):
                 self._add_outputs_table(connection)
             elif not self._is_sound(connection):
+                # One transaction: each statement on its own was a commit, a sync to disk each.
                 connection.executescript(
                     f"""
+                    BEGIN;
                     DROP TABLE IF EXISTS files;
                     DROP TABLE IF EXISTS outputs;
                     CREATE TABLE files (
@@ -184,6 +186,7 @@ class State:
                     CREATE INDEX files_url ON files(url);
                     {_CREATE_OUTPUTS};
                     PRAGMA user_version = {_SCHEMA_VERSION};
+                    COMMIT;
                     """
                 )
             connection.execute("PRAGMA journal_mode = WAL")

@@ -297,3 +297,27 @@ def test_rules_table_shows_attribute_selectors_as_written(runner, tmp_path):
     result = runner.invoke(main, ["rules", "--rules", str(rules)])
     assert result.exit_code == 0, result.output
     assert "[bold]Ex" in result.stdout and "strip: [data-x], a[href^='x']" in result.stdout
+
+
+def test_text_rules_spaces_are_every_whitespace_character():
+    """The written-out set of what \\s can start a text with must not miss one str.isspace() knows."""
+    import sys
+
+    from feedclean.textrules import _SPACES
+
+    assert frozenset(chr(code) for code in range(sys.maxunicode + 1) if chr(code).isspace()) == _SPACES
+
+
+def test_a_text_rule_is_compiled_when_first_tried_and_still_matches(tmp_path):
+    """Rules compile on first use; a bad pattern in a user file is still refused when the file is read."""
+    from feedclean.rulesfile import RulesError, load_rules_file
+    from feedclean.textrules import TextRules
+
+    rules = TextRules([("the end\\.?", "mine"), ("(?!x)anything", "open")])
+    assert rules.match("The end.") == ("the end\\.?", "mine")
+    assert rules.match("Anything") == ("(?!x)anything", "open")
+    assert rules.match("the ending") is None
+    broken = tmp_path / "rules.toml"
+    broken.write_text('[[rule]]\nhosts = ["*"]\nstrip_text = ["(unclosed"]\n', encoding="utf-8")
+    with pytest.raises(RulesError, match="strip_text"):
+        load_rules_file(broken)
