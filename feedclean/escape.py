@@ -19,6 +19,8 @@ _ENTITY_START = re.compile(r"&(?:#[xX]?[0-9a-fA-F]{0,8}|[A-Za-z][A-Za-z0-9]{0,31
 _BACKTICKS = re.compile(r"`+")
 _URL_PERCENT = re.compile(r"[ <>\\]")
 _URL_BACKSLASH = re.compile(r"[()|]")
+# Any character destination() changes or looks at: most URLs hold none.
+_URL_SPECIAL = re.compile(r"[\x00-\x1f\x7f-\x9f <>\\()|&]")
 _BLOCK_START = re.compile(
     r"^(?:(#{1,6})(?=[ \t]|$)|(>)|([-+])(?=[ \t]|$)|\d{1,9}([.)])(?=[ \t]|$)|(=)+[ \t]*$|(-)+[ \t]*$)", re.M
 )
@@ -85,6 +87,8 @@ def destination(url: str) -> str:
     which CommonMark undoes and GFM tables respect; so is an `&` that starts
     an entity, which CommonMark would otherwise decode (`javascript&colon;`).
     """
+    if _URL_SPECIAL.search(url) is None:
+        return url
     url = _URL_PERCENT.sub(lambda match: f"%{ord(match.group()):02X}", encode_controls(url))
     url = _URL_BACKSLASH.sub(r"\\\g<0>", url)
     return _ENTITY_LIKE.sub(lambda match: "\\" + match.group(), url) if "&" in url else url
