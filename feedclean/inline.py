@@ -84,6 +84,9 @@ def serialize_inline(tokens: list[tuple], in_table: bool = False) -> list[tuple[
     if all(token[0] == TEXT for token in tokens):
         text = " ".join("".join(token[1] for token in tokens).split())
         return [(escape_text(text), text)] if text else []
+    if len(tokens) == 1 and tokens[0][0] == IMAGE:
+        # An image alone (a figure's, a picture's paragraph): nothing around it to normalise.
+        return [(_image(tokens[0]), "")]
     if _is_wrapped_text(tokens):
         # One emphasis around plain text (a caption, a bold standfirst) always parses as written.
         text = " ".join("".join(token[1] for token in tokens[1:-1]).split())
@@ -352,7 +355,7 @@ def _to_markdown(tokens: list[tuple], in_table: bool) -> str:
             links.append((link_stack.pop(), len(pieces)))
             pieces.append(f"]({destination(token[1])})")
         elif kind == IMAGE:
-            pieces.append(f"![{escape_text(token[1])}]({destination(token[2])})")
+            pieces.append(_image(token))
         elif kind == CODE:
             pieces.append(code_span(token[1], in_table))
         elif kind == BREAK:
@@ -362,6 +365,10 @@ def _to_markdown(tokens: list[tuple], in_table: bool) -> str:
     if links:
         _escape_bang_before_links(pieces, links)
     return "".join(pieces)
+
+
+def _image(token: tuple) -> str:
+    return f"![{escape_text(token[1])}]({destination(token[2])})"
 
 
 def _escape_bang_before_links(pieces: list[str], links: list[tuple[int, int]]) -> None:
