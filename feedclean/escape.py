@@ -12,7 +12,12 @@ import re
 
 from .controls import encode_controls
 
-_SPECIAL = re.compile(r"[\\`*_\[\]<&~|]")
+_SPECIAL_CHARS = r"\\`*_\[\]<&~|"
+_SPECIAL = re.compile(f"[{_SPECIAL_CHARS}]")
+# What makes text differ from its Markdown, or from itself without controls (controls.py) and
+# with whitespace collapsed: a special, a control, or whitespace other than the space (all
+# that str.split() splits at, listed).
+_NOT_AS_IS = re.compile(rf"[{_SPECIAL_CHARS}\x00-\x1f\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]")
 _ENTITY_LIKE = re.compile(r"&(?:#[0-9]{1,8}|#[xX][0-9a-fA-F]{1,8}|[A-Za-z][A-Za-z0-9]{1,31});")
 # The start of an entity that the text after it (another inline piece) could complete.
 _ENTITY_START = re.compile(r"&(?:#[xX]?[0-9a-fA-F]{0,8}|[A-Za-z][A-Za-z0-9]{0,31})?\Z")
@@ -31,6 +36,12 @@ def escape_text(text: str) -> str:
     if _SPECIAL.search(text) is None:
         return text
     return _SPECIAL.sub(_escape_special, text)
+
+
+def written_as_is(text: str) -> bool:
+    """Whether non-empty `text` is already its own plain text and Markdown: no control, nothing
+    to escape, single spaces between words only. Most paragraphs are, and skip three passes."""
+    return text[0] != " " and text[-1] != " " and _NOT_AS_IS.search(text) is None and "  " not in text
 
 
 def _escape_special(match: re.Match[str]) -> str:

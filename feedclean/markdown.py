@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from lxml import etree
 
 from .controls import strip_controls
-from .escape import backtick_fence, escape_block_starts, escape_text
+from .escape import backtick_fence, escape_block_starts, escape_text, written_as_is
 from .inline import BREAK, CLOSE, OPEN, TEXT, collect, collect_children, serialize_inline, text_token
 from .tree import BLOCK_TAGS
 
@@ -285,10 +285,16 @@ class _Renderer:
 
 def _append_text(blocks: list[Block], text: str | None) -> None:
     """Append the paragraph a block holding only `text` renders as, as _flush would."""
-    if text:
+    if not text:
+        return
+    if written_as_is(text):
+        markdown = text
+    else:
         text = " ".join(strip_controls(text).split())
-        if text:
-            blocks.append(Block(escape_block_starts(escape_text(text)), text))
+        if not text:
+            return
+        markdown = escape_text(text)
+    blocks.append(Block(escape_block_starts(markdown), text))
 
 
 def _table_rows(table: etree._Element) -> tuple[list[list[tuple[etree._Element, int]]], list[etree._Element]]:
