@@ -307,6 +307,13 @@ def _autolinks_ended(tokens: list[tuple]) -> list[tuple]:
     read as text only where the link did not parse (mistune's autolinks can eat the backslash
     of an escaped `]` in a link's text, closing it early), and then only the code is at stake.
     """
+    if not any(token[0] == CODE for token in tokens):
+        # Without a code span no target counts, and a word can only hold a start the text does:
+        # "://", or "www." in any case, which ends in "w." or "W." (all in substring searches, as
+        # a case-insensitive search of the text takes ~25 ns a character).
+        text = "".join(token[1] for token in tokens if token[0] in (TEXT, IMAGE))
+        if "://" not in text and "w." not in text and "W." not in text:
+            return tokens
     ended: list[tuple] = []
     word_tail = ""  # the last characters of the current word, where a start may straddle tokens
     armed = False  # whether the current word's text holds an autolink's start
