@@ -52,8 +52,7 @@ def collect(element: etree._Element, tokens: list[tuple], in_link: bool) -> None
         tokens.append((OPEN, delimiter))
         collect_children(element, tokens, in_link)
         tokens.append((CLOSE, delimiter))
-    elif tag == "a" and not in_link and element.get("href") and is_allowed(element.get("href"), LINK_SCHEMES):
-        href = element.get("href")
+    elif tag == "a" and not in_link and (href := element.get("href")) and is_allowed(href, LINK_SCHEMES):
         tokens.append((LINK, href))
         collect_children(element, tokens, True)
         tokens.append((END_LINK, href))
@@ -162,7 +161,8 @@ def _paragraphs(tokens: list[tuple]) -> list[list[tuple]]:
             content = True
             if kind == TEXT:
                 space = raw[-1].isspace()
-    return [_balance(paragraph) for paragraph in paragraphs]
+    # Tokens come balanced: only a split can leave an opener or closer alone.
+    return [_balance(paragraph) for paragraph in paragraphs] if len(paragraphs) > 1 else paragraphs
 
 
 def _balance(tokens: list[tuple]) -> list[tuple]:
