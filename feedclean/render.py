@@ -83,8 +83,11 @@ def _yaml_lines(mapping: dict[str, Any], indent: int) -> list[str]:
     pad = " " * indent
     lines = []
     for key, value in mapping.items():
-        if isinstance(value, str) and _NEEDS_ESCAPE.search(value) is None:
-            # Most values: quoted as they are, without a call for each.
+        if isinstance(value, str) and (
+            (value.isprintable() and '"' not in value and "\\" not in value) or _NEEDS_ESCAPE.search(value) is None
+        ):
+            # Most values: quoted as they are, without a call for each (what _NEEDS_ESCAPE finds is
+            # a quote, a backslash or not printable; str.isprintable is the faster search).
             lines.append(f'{pad}{key}: "{value}"')
         elif isinstance(value, dict):
             lines.append(f"{pad}{key}:")
