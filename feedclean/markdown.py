@@ -107,9 +107,12 @@ class _Renderer:
                 if run:
                     self._flush(run, blocks, None)
                     run = []
-                if tag in _PLAIN_BLOCKS and not len(child) and depth < MAX_DEPTH:
-                    # A block of text alone (most paragraphs): no tokens to serialise.
-                    _append_text(blocks, child.text)
+                if tag in _PLAIN_BLOCKS and depth < MAX_DEPTH:
+                    if len(child):
+                        blocks.extend(self.children(child, depth + 1))
+                    else:
+                        # A block of text alone (most paragraphs): no tokens to serialise.
+                        _append_text(blocks, child.text)
                 else:
                     blocks.extend(self.block(child, depth + 1, blocks))
             else:
