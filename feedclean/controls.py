@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import quote
 
 # C0 controls but tab and newline, DEL, and C1 controls (U+0080–U+009F; 0x9B alone is CSI).
+# None is printable (str.isprintable), which is checked first: it takes a third of a search's time.
 _CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 # The same in a URL, tab and newline included: each is percent-encoded.
 _URL_CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f]")
@@ -28,7 +29,7 @@ _WITHOUT_CONTROLS = {code: None for code in (*range(0x09), *range(0x0B, 0x20), *
 
 def strip_controls(text: str) -> str:
     """`text` without control characters (tab and newline kept; those that separate words become spaces)."""
-    if _CONTROLS.search(text) is None:
+    if text.isprintable() or _CONTROLS.search(text) is None:
         return text
     return text.translate(_WITHOUT_CONTROLS)
 
@@ -40,7 +41,7 @@ def encode_controls(url: str) -> str:
     a scheme of what was none (`java<U+009B>script:` is a relative URL;
     without the U+009B it is `javascript:`).
     """
-    if _URL_CONTROLS.search(url) is None:
+    if url.isprintable() or _URL_CONTROLS.search(url) is None:
         return url
     return _URL_CONTROLS.sub(lambda match: quote(match.group(), safe=""), url)
 

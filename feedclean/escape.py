@@ -12,13 +12,20 @@ import re
 
 from .controls import encode_controls
 
-_SPECIAL = re.compile(r"[\\`*_\[\]<&~|]")
+_SPECIAL_CHARS = r"\\`*_\[\]<&~|"
+_SPECIAL = re.compile(f"[{_SPECIAL_CHARS}]")
+# What makes text differ from its Markdown, or from itself without controls (controls.py) and
+# with whitespace collapsed: a special, a control, or whitespace other than the space (all
+# that str.split() splits at, listed).
+_NOT_AS_IS = re.compile(rf"[{_SPECIAL_CHARS}\x00-\x1f\x7f-\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]")
 _ENTITY_LIKE = re.compile(r"&(?:#[0-9]{1,8}|#[xX][0-9a-fA-F]{1,8}|[A-Za-z][A-Za-z0-9]{1,31});")
 # The start of an entity that the text after it (another inline piece) could complete.
 _ENTITY_START = re.compile(r"&(?:#[xX]?[0-9a-fA-F]{0,8}|[A-Za-z][A-Za-z0-9]{0,31})?\Z")
 _BACKTICKS = re.compile(r"`+")
 _URL_PERCENT = re.compile(r"[ <>\\]")
 _URL_BACKSLASH = re.compile(r"[()|]")
+# Any character destination() changes or looks at: most URLs hold none.
+_URL_SPECIAL = re.compile(r"[\x00-\x1f\x7f-\x9f <>\\()|&]")
 _BLOCK_START = re.compile(
     r"^(?:(#{1,6})(?=[ \t]|$)|(>)|([-+])(?=[ \t]|$)|\d{1,9}([.)])(?=[ \t]|$)|(=)+[ \t]*$|(-)+[ \t]*$)", re.M
 )
@@ -29,6 +36,12 @@ def escape_text(text: str) -> str:
     if _SPECIAL.search(text) is None:
         return text
     return _SPECIAL.sub(_escape_special, text)
+
+
+def written_as_is(text: str) -> bool:
+    """Whether non-empty `text` is already its own plain text and Markdown: no control, nothing
+    to escape, single spaces between words only. Most paragraphs are, and skip three passes."""
+    return text[0] != " " and text[-1] != " " and _NOT_AS_IS.search(text) is None and "  " not in text
 
 
 def _escape_special(match: re.Match[str]) -> str:
@@ -85,6 +98,8 @@ def destination(url: str) -> str:
     which CommonMark undoes and GFM tables respect; so is an `&` that starts
     an entity, which CommonMark would otherwise decode (`javascript&colon;`).
     """
+    if _URL_SPECIAL.search(url) is None:
+        return url
     url = _URL_PERCENT.sub(lambda match: f"%{ord(match.group()):02X}", encode_controls(url))
     url = _URL_BACKSLASH.sub(r"\\\g<0>", url)
     return _ENTITY_LIKE.sub(lambda match: "\\" + match.group(), url) if "&" in url else url

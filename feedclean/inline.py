@@ -52,8 +52,7 @@ def collect(element: etree._Element, tokens: list[tuple], in_link: bool) -> None
         tokens.append((OPEN, delimiter))
         collect_children(element, tokens, in_link)
         tokens.append((CLOSE, delimiter))
-    elif tag == "a" and not in_link and element.get("href") and is_allowed(element.get("href"), LINK_SCHEMES):
-        href = element.get("href")
+    elif tag == "a" and not in_link and (href := element.get("href")) and is_allowed(href, LINK_SCHEMES):
         tokens.append((LINK, href))
         collect_children(element, tokens, True)
         tokens.append((END_LINK, href))
@@ -84,6 +83,9 @@ def serialize_inline(tokens: list[tuple], in_table: bool = False) -> list[tuple[
     if all(token[0] == TEXT for token in tokens):
         text = " ".join("".join(token[1] for token in tokens).split())
         return [(escape_text(text), text)] if text else []
+    if len(tokens) == 1 and tokens[0][0] == IMAGE:
+        # An image alone (a figure's, a picture's paragraph): nothing around it to normalise.
+        return [(_image(tokens[0]), "")]
     if _is_wrapped_text(tokens):
         # One emphasis around plain text (a caption, a bold standfirst) always parses as written.
         text = " ".join("".join(token[1] for token in tokens[1:-1]).split())
@@ -159,7 +161,8 @@ def _paragraphs(tokens: list[tuple]) -> list[list[tuple]]:
             content = True
             if kind == TEXT:
                 space = raw[-1].isspace()
-    return [_balance(paragraph) for paragraph in paragraphs]
+    # Tokens come balanced: only a split can leave an opener or closer alone.
+    return [_balance(paragraph) for paragraph in paragraphs] if len(paragraphs) > 1 else paragraphs
 
 
 def _balance(tokens: list[tuple]) -> list[tuple]:
@@ -304,6 +307,13 @@ def _autolinks_ended(tokens: list[tuple]) -> list[tuple]:
     read as text only where the link did not parse (mistune's autolinks can eat the backslash
     of an escaped `]` in a link's text, closing it early), and then only the code is at stake.
     """
+    if not any(token[0] == CODE for token in tokens):
+        # Without a code span no target counts, and a word can only hold a start the text does:
+        # "://", or "www." in any case, which ends in "w." or "W." (all in substring searches, as
+        # a case-insensitive search of the text takes ~25 ns a character).
+        text = "".join(token[1] for token in tokens if token[0] in (TEXT, IMAGE))
+        if "://" not in text and "w." not in text and "W." not in text:
+            return tokens
     ended: list[tuple] = []
     word_tail = ""  # the last characters of the current word, where a start may straddle tokens
     armed = False  # whether the current word's text holds an autolink's start
@@ -352,7 +362,7 @@ def _to_markdown(tokens: list[tuple], in_table: bool) -> str:
             links.append((link_stack.pop(), len(pieces)))
             pieces.append(f"]({destination(token[1])})")
         elif kind == IMAGE:
-            pieces.append(f"![{escape_text(token[1])}]({destination(token[2])})")
+            pieces.append(_image(token))
         elif kind == CODE:
             pieces.append(code_span(token[1], in_table))
         elif kind == BREAK:
@@ -362,6 +372,10 @@ def _to_markdown(tokens: list[tuple], in_table: bool) -> str:
     if links:
         _escape_bang_before_links(pieces, links)
     return "".join(pieces)
+
+
+def _image(token: tuple) -> str:
+    return f"![{escape_text(token[1])}]({destination(token[2])})"
 
 
 def _escape_bang_before_links(pieces: list[str], links: list[tuple[int, int]]) -> None:

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from lxml import etree
 
 from .controls import strip_controls
-from .escape import backtick_fence, escape_block_starts, escape_text
+from .escape import backtick_fence, escape_block_starts, escape_text, written_as_is
 from .inline import BREAK, CLOSE, OPEN, TEXT, collect, collect_children, serialize_inline, text_token
 from .tree import BLOCK_TAGS
 
@@ -43,6 +43,8 @@ _HEADINGS = {"h1": 1, "h2": 2, "h3": 3, "h4": 4, "h5": 5, "h6": 6}
 # stay short, which GFM fills in.
 _MAX_PADDING_GROWTH = 4
 _TABLE_STRUCTURE = frozenset(("thead", "tbody", "tfoot", "tr", "td", "th", "caption", "colgroup", "col"))
+# Blocks rendered as their content alone (see _Renderer.block).
+_PLAIN_BLOCKS = BLOCK_TAGS - {*_HEADINGS, "ul", "ol", "menu", "dir", "blockquote", "pre", "table", "figure", "hr", "dt"}
 _INFO_STRING = re.compile(r"[^A-Za-z0-9_+#.-]")
 
 
@@ -102,13 +104,22 @@ class _Renderer:
         for child in element:
             tag = child.tag
             if tag in BLOCK_TAGS:
-                self._flush(run, blocks, None)
-                run = []
-                blocks.extend(self.block(child, depth + 1, blocks))
+                if run:
+                    self._flush(run, blocks, None)
+                    run = []
+                if tag in _PLAIN_BLOCKS and depth < MAX_DEPTH:
+                    if len(child):
+                        blocks.extend(self.children(child, depth + 1))
+                    else:
+                        # A block of text alone (most paragraphs): no tokens to serialise.
+                        _append_text(blocks, child.text)
+                else:
+                    blocks.extend(self.block(child, depth + 1, blocks))
             else:
                 collect(child, run, False)
             text_token(run, child.tail)
-        self._flush(run, blocks, None)
+        if run:
+            self._flush(run, blocks, None)
         return blocks
 
     def _flush(self, run: list[tuple], blocks: list[Block], kind: str | None) -> None:
@@ -273,6 +284,20 @@ class _Renderer:
             if index == 0:
                 lines.append("|" + " --- |" * width)
         return [*caption, Block("\n".join(lines), "\n".join(texts), "table"), *strays]
+
+
+def _append_text(blocks: list[Block], text: str | None) -> None:
+    """Append the paragraph a block holding only `text` renders as, as _flush would."""
+    if not text:
+        return
+    if written_as_is(text):
+        markdown = text
+    else:
+        text = " ".join(strip_controls(text).split())
+        if not text:
+            return
+        markdown = escape_text(text)
+    blocks.append(Block(escape_block_starts(markdown), text))
 
 
 def _table_rows(table: etree._Element) -> tuple[list[list[tuple[etree._Element, int]]], list[etree._Element]]:

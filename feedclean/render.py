@@ -83,7 +83,13 @@ def _yaml_lines(mapping: dict[str, Any], indent: int) -> list[str]:
     pad = " " * indent
     lines = []
     for key, value in mapping.items():
-        if isinstance(value, dict):
+        if isinstance(value, str) and (
+            (value.isprintable() and '"' not in value and "\\" not in value) or _NEEDS_ESCAPE.search(value) is None
+        ):
+            # Most values: quoted as they are, without a call for each (what _NEEDS_ESCAPE finds is
+            # a quote, a backslash or not printable; str.isprintable is the faster search).
+            lines.append(f'{pad}{key}: "{value}"')
+        elif isinstance(value, dict):
             lines.append(f"{pad}{key}:")
             lines.extend(_yaml_lines(value, indent + 2))
         elif isinstance(value, list):
@@ -101,14 +107,13 @@ def _yaml_lines(mapping: dict[str, Any], indent: int) -> list[str]:
 
 
 def yaml_scalar(value: Any) -> str:
-    """A YAML scalar: null, an integer, or a double-quoted string any YAML parser accepts."""
+    """A YAML scalar: null, an integer, or a double-quoted string any YAML parser accepts (a
+    string _NEEDS_ESCAPE finds nothing in comes out as it is, in quotes: _yaml_lines writes those)."""
     if value is None:
         return "null"
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int):
         return str(value)
-    if _NEEDS_ESCAPE.search(value) is None:
-        return f'"{value}"'
     quoted = json.dumps(str(value), ensure_ascii=False)
     return _YAML_UNSAFE.sub(lambda match: f"\\u{ord(match.group()):04x}", quoted)
