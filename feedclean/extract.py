@@ -356,10 +356,7 @@ def _lead(leaves: list[etree._Element], article: Article) -> str | None:
         text = text_of(block)
         if not text:
             continue
-        bold = " ".join(
-            "".join(raw_text(b) for b in block.iter("strong", "b") if b.getparent().tag not in ("strong", "b")).split()
-        )
-        if block.tag == "p" and len(text) >= _MIN_LEAD_CHARS and bold == text:
+        if block.tag == "p" and len(text) >= _MIN_LEAD_CHARS and _bold_text(block) == text:
             _found(article.trace, "lead", text, "first paragraph, all bold")
             return text
         break
@@ -369,6 +366,11 @@ def _lead(leaves: list[etree._Element], article: Article) -> str | None:
             _found(article.trace, "lead", description, f"page metadata {key}")
             return description
     return None
+
+
+def _bold_text(block: etree._Element) -> str:
+    """The text set in bold in `block`, whitespace collapsed."""
+    return " ".join("".join(raw_text(b) for b in block.iter("strong", "b") if b.getparent().tag not in ("strong", "b")).split())
 
 
 def _language(article: Article, text: str) -> str | None:

@@ -22,6 +22,8 @@ _URL_INVISIBLES = dict.fromkeys([*range(0x20), 0x7F])
 _URL_EDGE_CHARS = " "
 
 _PROXY_UNWRAP_DEPTH = 4
+# Hosts whose rule-table entries a PatternTable keeps at hand; past this many it starts again.
+_HOSTS_REMEMBERED = 4096
 _SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*):")
 _SPACES = re.compile(r"[\s\x00-\x1f\x7f]+")
 _UNSAFE_IN_URL = re.compile(r"[\x00-\x20\"<>`\x7f]")
@@ -215,6 +217,8 @@ def unwrap_proxy_url(url: str, wrappers: Wrappers) -> str:
     https, percent-encoded (sometimes twice), among sizing parameters, and
     proxies nested in proxies. A scheme-less original is taken as https.
     """
+    if "?" not in url:
+        return url  # the usual link: nothing wraps an address without a query
     for _ in range(_PROXY_UNWRAP_DEPTH):
         inner = wrappers.inner(url)
         if inner is None:
@@ -322,10 +326,11 @@ class PatternTable:
     non-web scheme, matched as a prefix of the whole URL.
     """
 
-    __slots__ = ("_by_host", "_scheme_prefixes")
+    __slots__ = ("_by_host", "_for_host", "_scheme_prefixes")
 
     def __init__(self, patterns: list[str] | tuple[str, ...]) -> None:
         self._by_host: dict[str, list[tuple[str, str, str]]] = {}
+        self._for_host: dict[str, list[tuple[str, str, str]]] = {}
         self._scheme_prefixes: list[tuple[str, str]] = []
         for pattern in patterns:
             self._add(pattern)
@@ -352,17 +357,29 @@ class PatternTable:
                 return None
         if host is None:
             host = url_host(url)
-        path_and_query = None
-        while host:
-            entries = self._by_host.get(host)
-            if entries:
-                path_and_query = path_and_query or _HOST_PATH.match(url).group(2, 3)
-                path, query = path_and_query
-                for prefix, param, pattern in entries:
-                    if path.startswith(prefix) and (not param or _has_param(query or "", param)):
-                        return pattern
-            host = host.partition(".")[2]
+        entries = self._for_host.get(host)
+        if entries is None:
+            entries = self._remember(host)
+        if not entries:
+            return None
+        path, query = _HOST_PATH.match(url).group(2, 3)
+        for prefix, param, pattern in entries:
+            if path.startswith(prefix) and (not param or _has_param(query or "", param)):
+                return pattern
         return None
+
+    def _remember(self, host: str) -> list[tuple[str, str, str]]:
+        """The entries for `host` and for each domain above it, nearest first: worked out once
+        per host, since a document's links (and a feed's items) keep to a few hosts."""
+        entries = []
+        label = host
+        while label:
+            entries.extend(self._by_host.get(label, ()))
+            label = label.partition(".")[2]
+        if len(self._for_host) >= _HOSTS_REMEMBERED:
+            self._for_host.clear()
+        self._for_host[host] = entries
+        return entries
 
 
 def _has_param(query: str, name: str) -> bool:
