@@ -179,7 +179,8 @@ def _fix_link(
         found.footer.append((element, site.describe("footer_links", bare_host)))
     elif (network := _share_icon(element, site)) is not None:
         found.icons.append((element, site.describe("share_icons", network)))
-    element.set("href", url)
+    if url != href:  # re-setting an unchanged value would only encode and copy it again
+        element.set("href", url)
     if not len(element) and not (element.text or "").strip() and _is_picture(url, host, site):
         picture = etree.Element("img", src=url)
         picture.tail = element.tail
