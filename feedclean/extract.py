@@ -266,9 +266,9 @@ def _caption_table(image_row: etree._Element, caption_row: etree._Element) -> tu
 
 
 def _caption_text(element: etree._Element, site: SiteRules, complex_matches: set[etree._Element]) -> str:
-    """The text of an element right after an image if it is the image's caption, else "". It is
-    if it (or its only child) is one by the rules, or its text starts the way captions do
-    ("▲ …", "Photo: …", "图片来自 …")."""
+    """The text of an element right after an image when it is the image's caption, else "" (the
+    text is read once, for the test and the figcaption). It is one if it (or its only child) is
+    by the rules, or its text starts the way captions do ("▲ …", "Photo: …", "图片来自 …")."""
     text = text_of(element)
     if not text or next(element.iter("img"), None) is not None:
         return ""
@@ -369,7 +369,8 @@ def _lead(leaves: list[etree._Element], article: Article) -> str | None:
 
 
 def _bold_text(block: etree._Element) -> str:
-    """The text set in bold in `block`, whitespace collapsed."""
+    """The text set in bold in `block`, whitespace collapsed: read only for a paragraph that
+    could be the lead, since most blocks fail the cheaper tests first."""
     return " ".join("".join(raw_text(b) for b in block.iter("strong", "b") if b.getparent().tag not in ("strong", "b")).split())
 
 
