@@ -48,7 +48,7 @@ def parse_date_line(
     rather than read it another way).
     """
     text = text.strip()
-    if not (6 <= len(text) <= _MAX_DATE_CHARS) or sum(c.isdigit() for c in text) < 4:
+    if not (6 <= len(text) <= _MAX_DATE_CHARS) or sum(map(str.isdigit, text)) < 4:
         return None
     zone = zone or UTC
     exact = next(_exact_readings(text, formats, zone), None)

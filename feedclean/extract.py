@@ -205,7 +205,10 @@ def _pair_captions(body: etree._Element, site: SiteRules) -> None:
         unit = _image_unit(image)
         holder = _trailing_holder(unit, body)
         caption = holder.getnext()
-        if caption is None or (holder.tail or "").strip() or not _is_caption(caption, site, complex_matches):
+        if caption is None or (holder.tail or "").strip():
+            continue
+        text = _caption_text(caption, site, complex_matches)
+        if not text:
             continue
         if holder.tag == "tr":  # a table of two rows, the image and its caption (Blogger's)
             holder, caption = _caption_table(holder, caption)
@@ -214,7 +217,7 @@ def _pair_captions(body: etree._Element, site: SiteRules) -> None:
         figure = etree.Element("figure")
         caption.addprevious(figure)
         figcaption = etree.Element("figcaption")
-        figcaption.text = text_of(caption)
+        figcaption.text = text
         unit.tail = None
         figure.append(unit)
         figure.append(figcaption)
@@ -226,7 +229,7 @@ def _pair_captions(body: etree._Element, site: SiteRules) -> None:
 
 def _in_figure_with_caption(image: etree._Element) -> bool:
     figure = next(image.iterancestors("figure"), None)
-    return figure is not None and figure.find(".//figcaption") is not None
+    return figure is not None and next(figure.iterdescendants("figcaption"), None) is not None
 
 
 def _image_unit(image: etree._Element) -> etree._Element:
@@ -262,16 +265,19 @@ def _caption_table(image_row: etree._Element, caption_row: etree._Element) -> tu
     return figure_place[0], caption_row
 
 
-def _is_caption(element: etree._Element, site: SiteRules, complex_matches: set[etree._Element]) -> bool:
-    """An element right after an image is its caption if it (or its only child) is one by the
-    rules, or its text starts the way captions do ("▲ …", "Photo: …", "图片来自 …")."""
+def _caption_text(element: etree._Element, site: SiteRules, complex_matches: set[etree._Element]) -> str:
+    """The text of an element right after an image when it is the image's caption, else "" (the
+    text is read once, for the test and the figcaption). It is one if it (or its only child) is
+    by the rules, or its text starts the way captions do ("▲ …", "Photo: …", "图片来自 …")."""
     text = text_of(element)
-    if not text or any(True for _ in element.iter("img")):
-        return False
+    if not text or next(element.iter("img"), None) is not None:
+        return ""
     captions = site.captions
     if captions.matches(element, complex_matches) or site.caption_text.is_caption(text):
-        return True
-    return len(element) == 1 and not (element.text or "").strip() and captions.matches(element[0], complex_matches)
+        return text
+    if len(element) == 1 and not (element.text or "").strip() and captions.matches(element[0], complex_matches):
+        return text
+    return ""
 
 
 def _images(body: etree._Element, trace: Trace | None) -> list[Image]:
@@ -280,7 +286,7 @@ def _images(body: etree._Element, trace: Trace | None) -> list[Image]:
         figure = next(image.iterancestors("figure"), None)
         caption = None
         if figure is not None and next(figure.iter("img")) is image:
-            figcaption = figure.find(".//figcaption")
+            figcaption = next(figure.iterdescendants("figcaption"), None)
             caption = text_of(figcaption) if figcaption is not None else None
         alt = clean_text(image.get("alt") or "") or None
         images.append(Image(url=image.get("src"), caption=caption or None, alt=alt))
@@ -350,10 +356,7 @@ def _lead(leaves: list[etree._Element], article: Article) -> str | None:
         text = text_of(block)
         if not text:
             continue
-        bold = " ".join(
-            "".join(raw_text(b) for b in block.iter("strong", "b") if b.getparent().tag not in ("strong", "b")).split()
-        )
-        if block.tag == "p" and len(text) >= _MIN_LEAD_CHARS and bold == text:
+        if block.tag == "p" and len(text) >= _MIN_LEAD_CHARS and _bold_text(block) == text:
             _found(article.trace, "lead", text, "first paragraph, all bold")
             return text
         break
@@ -363,6 +366,12 @@ def _lead(leaves: list[etree._Element], article: Article) -> str | None:
             _found(article.trace, "lead", description, f"page metadata {key}")
             return description
     return None
+
+
+def _bold_text(block: etree._Element) -> str:
+    """The text set in bold in `block`, whitespace collapsed: read only for a paragraph that
+    could be the lead, since most blocks fail the cheaper tests first."""
+    return " ".join("".join(raw_text(b) for b in block.iter("strong", "b") if b.getparent().tag not in ("strong", "b")).split())
 
 
 def _language(article: Article, text: str) -> str | None:

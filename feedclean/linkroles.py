@@ -16,7 +16,7 @@ from lxml import etree
 from .article import Article
 from .rules import SiteRules, label_key
 from .tree import text_of
-from .urls import canonical_url, site_of, split_url
+from .urls import canonical_url, host_of, site_of, split_url
 
 # A path this long names one page, even on another host (a mirror of the same site).
 _PAGE_PATH_CHARS = 12
@@ -43,8 +43,7 @@ class LinkRoles:
         self._known: tuple[set[tuple[str, str, str]], set[str]] | None = None
         self._anchor_names: frozenset[str] | None = None
         self.body = article.tree
-        parts = split_url(article.url or "")
-        self.own_host = parts[0] if parts else ""
+        self.own_host = host_of(article.url or "")
 
     @property
     def _title(self) -> str:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Iterator
 from urllib.parse import unquote, urljoin
 
 # Schemes a link in the output may use; anything else (javascript:, vbscript:,
@@ -23,6 +22,8 @@ _URL_INVISIBLES = dict.fromkeys([*range(0x20), 0x7F])
 _URL_EDGE_CHARS = " "
 
 _PROXY_UNWRAP_DEPTH = 4
+# Hosts whose rule-table entries a PatternTable keeps at hand; past this many it starts again.
+_HOSTS_REMEMBERED = 4096
 _SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*):")
 _SPACES = re.compile(r"[\s\x00-\x1f\x7f]+")
 _UNSAFE_IN_URL = re.compile(r"[\x00-\x20\"<>`\x7f]")
@@ -30,6 +31,8 @@ _UNSAFE_IN_URL = re.compile(r"[\x00-\x20\"<>`\x7f]")
 _ABSOLUTE_URL = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://([^/?#]*)([^?#]*)(?:\?([^#]*))?")
 # Host and path of an absolute or scheme-relative URL, without urlsplit's overhead.
 _HOST_PATH = re.compile(r"(?:[A-Za-z][A-Za-z0-9+.-]*:)?//(?:[^/?#@]*@)?([^/?#:]*)(?::\d*)?([^?#]*)(?:\?([^#]*))?")
+# The same host alone: most look-ups stop at the host, and scanning a long path costs more than the rest.
+_HOST = re.compile(r"(?:[A-Za-z][A-Za-z0-9+.-]*:)?//(?:[^/?#@]*@)?([^/?#:]*)")
 
 
 def tidy_url(url: str) -> str:
@@ -45,7 +48,9 @@ def percent_encode_unsafe(url: str) -> str:
     The result is the same address, and stays inert wherever a template
     pastes it, inside an attribute or not.
     """
-    return _UNSAFE_IN_URL.sub(lambda match: f"%{ord(match.group()):02X}", url) if _UNSAFE_IN_URL.search(url) else url
+    if url.isprintable() and " " not in url and '"' not in url and "<" not in url and ">" not in url and "`" not in url:
+        return url  # the usual URL, told without a regular expression: controls are not printable
+    return _UNSAFE_IN_URL.sub(lambda match: f"%{ord(match.group()):02X}", url)
 
 
 def url_scheme(url: str) -> str | None:
@@ -88,8 +93,18 @@ def absolutize(url: str, base: str | None) -> str:
 
 def host_of(url: str) -> str:
     """The lower-cased host without a leading "www.", or "" when there is none."""
-    match = _HOST_PATH.match(url)
-    return match.group(1).lower().removeprefix("www.") if match else ""
+    return url_host(url).removeprefix("www.")
+
+
+def url_host(url: str) -> str:
+    """The lower-cased host of an absolute or scheme-relative URL, "www." kept; "" when there is none.
+
+    A link's final URL is read for its host once, and each rule table (share links,
+    footer hosts, trackers) then looks it up by that host; only a table with an entry
+    for the host reads the path and query.
+    """
+    match = _HOST.match(url)
+    return match.group(1).lower() if match else ""
 
 
 # Second-level labels under which a country's sites register (news.bbc.co.uk is bbc.co.uk).
@@ -143,9 +158,6 @@ class Wrappers:
             else:
                 self._by_host.setdefault(host.lower().removeprefix("www."), []).append((path, param))
 
-    def __bool__(self) -> bool:
-        return bool(self._by_host or self._any_host)
-
     def entry_for(self, url: str) -> tuple[str, str] | None:
         """The (host as written in the rules, parameter) that wraps `url`, or None."""
         match = _HOST_PATH.match(_with_slashes(url))
@@ -161,14 +173,18 @@ class Wrappers:
         return None
 
     def inner(self, url: str) -> str | None:
-        """The URL that `url` wraps, or None when it wraps nothing."""
+        """The URL that `url` wraps, or None when it wraps nothing (always, without a query)."""
+        if "?" not in url:
+            return None
         match = _HOST_PATH.match(_with_slashes(url))
         if match is None:
             return None
-        host, path, query = match.group(1).lower().removeprefix("www."), match.group(2), match.group(3) or ""
-        for prefix, param in (*self._by_host.get(host, ()), *self._any_host):
-            if path.startswith(prefix) and (value := _query_value(query, param).strip()):
-                return _wrapped_target(value, url)
+        host, path, query = match.groups()
+        host = host.lower().removeprefix("www.")
+        for entries in (self._by_host.get(host, ()), self._any_host):
+            for prefix, param in entries:
+                if path.startswith(prefix) and (value := _query_value(query or "", param).strip()):
+                    return _wrapped_target(value, url)
         return None
 
 
@@ -201,8 +217,8 @@ def unwrap_proxy_url(url: str, wrappers: Wrappers) -> str:
     https, percent-encoded (sometimes twice), among sizing parameters, and
     proxies nested in proxies. A scheme-less original is taken as https.
     """
-    if not wrappers:
-        return url
+    if "?" not in url:
+        return url  # the usual link: nothing wraps an address without a query
     for _ in range(_PROXY_UNWRAP_DEPTH):
         inner = wrappers.inner(url)
         if inner is None:
@@ -213,17 +229,12 @@ def unwrap_proxy_url(url: str, wrappers: Wrappers) -> str:
 
 def _query_value(query: str, name: str) -> str:
     """The first non-empty value of `name` in a query string, decoded as `parse_qsl` would."""
-    for key, value in _query_items(query):
-        if value and key == name:
-            return unquote(value.replace("+", " "))
-    return ""
-
-
-def _query_items(query: str) -> Iterator[tuple[str, str]]:
-    """(name, value) of each piece of a query string; the name decoded as `parse_qsl` would, the value as written."""
+    plain = "%" not in query and "+" not in query  # then nothing in it needs decoding
     for piece in query.split("&"):
         key, _, value = piece.partition("=")
-        yield unquote(key.replace("+", " ")), value
+        if value and (key if plain else unquote(key.replace("+", " "))) == name:
+            return value if plain else unquote(value.replace("+", " "))
+    return ""
 
 
 class QueryFilter:
@@ -315,10 +326,11 @@ class PatternTable:
     non-web scheme, matched as a prefix of the whole URL.
     """
 
-    __slots__ = ("_by_host", "_scheme_prefixes")
+    __slots__ = ("_by_host", "_for_host", "_scheme_prefixes")
 
     def __init__(self, patterns: list[str] | tuple[str, ...]) -> None:
         self._by_host: dict[str, list[tuple[str, str, str]]] = {}
+        self._for_host: dict[str, list[tuple[str, str, str]]] = {}
         self._scheme_prefixes: list[tuple[str, str]] = []
         for pattern in patterns:
             self._add(pattern)
@@ -334,8 +346,8 @@ class PatternTable:
         host = host.lower().removeprefix("www.")
         self._by_host.setdefault(host, []).append(("/" + path if slash else "", param, pattern))
 
-    def match(self, url: str) -> str | None:
-        """The first pattern `url` matches, or None."""
+    def match(self, url: str, host: str | None = None) -> str | None:
+        """The first pattern `url` matches, or None; `host` is its url_host, when known."""
         if not url.startswith(("https://", "http://", "//")):
             lowered = url.lower()
             for prefix, pattern in self._scheme_prefixes:
@@ -343,17 +355,38 @@ class PatternTable:
                     return pattern
             if url_scheme(url) not in ("http", "https"):
                 return None
-        match = _HOST_PATH.match(url)
-        if match is None:
+        if host is None:
+            host = url_host(url)
+        entries = self._for_host.get(host)
+        if entries is None:
+            entries = self._remember(host)
+        if not entries:
             return None
-        host, path, query = match.group(1).lower(), match.group(2), match.group(3) or ""
-        while host:
-            for prefix, param, pattern in self._by_host.get(host, ()):
-                if path.startswith(prefix) and (not param or _has_param(query, param)):
-                    return pattern
-            host = host.partition(".")[2]
+        path, query = _HOST_PATH.match(url).group(2, 3)
+        for prefix, param, pattern in entries:
+            if path.startswith(prefix) and (not param or _has_param(query or "", param)):
+                return pattern
         return None
+
+    def _remember(self, host: str) -> list[tuple[str, str, str]]:
+        """The entries for `host` and for each domain above it, nearest first: worked out once
+        per host, since a document's links (and a feed's items) keep to a few hosts."""
+        entries = []
+        label = host
+        while label:
+            entries.extend(self._by_host.get(label, ()))
+            label = label.partition(".")[2]
+        if len(self._for_host) >= _HOSTS_REMEMBERED:
+            self._for_host.clear()
+        self._for_host[host] = entries
+        return entries
 
 
 def _has_param(query: str, name: str) -> bool:
-    return any(key == name for key, _ in _query_items(query))
+    """Whether the query string holds `name`, with a value or without, decoded as `parse_qsl` would."""
+    plain = "%" not in query and "+" not in query
+    for piece in query.split("&"):
+        key = piece.partition("=")[0]
+        if (key if plain else unquote(key.replace("+", " "))) == name:
+            return True
+    return False
