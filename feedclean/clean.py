@@ -65,6 +65,7 @@ ACTIVE_TAGS = (
     "portal",
     "slot",
 )
+_PLAYERS = ("iframe", "embed", "object", "video")
 _KEEP_WHEN_EMPTY = frozenset(("br", "hr", "img", "td", "th", "tr", "body"))
 
 
@@ -76,10 +77,17 @@ def clean(article: Article, site: SiteRules) -> None:
         for element in body.iter(*ACTIVE_TAGS):
             if not any(ancestor.tag in ACTIVE_TAGS for ancestor in element.iterancestors()):
                 trace.remove("active content", excerpt(element), f"<{element.tag}> is never article content")
-    _formulas_as_text(body)
-    _embeds_as_links(body, site, trace)
-    etree.strip_elements(body, *ACTIVE_TAGS, with_tail=False)
-    etree.strip_tags(body, "title")  # a stray <title> in the body: its words are text
+    # The tags present, found in one walk: lxml matching the many active tags costs more.
+    present = {element.tag for element in body.iter()}
+    if "math" in present:
+        _formulas_as_text(body)
+    if not present.isdisjoint(_PLAYERS):
+        _embeds_as_links(body, site, trace)
+    active = present.intersection(ACTIVE_TAGS)
+    if active:
+        etree.strip_elements(body, *active, with_tail=False)
+    if "title" in present:
+        etree.strip_tags(body, "title")  # a stray <title> in the body: its words are text
     found = scan(article, site)
     neighbours = remove_link_widgets(body, found, site, trace)
     for element in found.stripped:
@@ -100,7 +108,7 @@ def _embeds_as_links(body: etree._Element, site: SiteRules, trace: Trace | None)
     "Here is the video:" still leads to the video; the player itself is active content."""
     if not site.embeds:
         return
-    for player in list(body.iter("iframe", "embed", "object", "video")):
+    for player in list(body.iter(*_PLAYERS)):
         source = tidy_url(player.get("src") or player.get("data") or player.get("data-src") or "")
         page, pattern = _embedded_page(source, site) if source else (None, "")
         if page is None or player.getparent() is None:
