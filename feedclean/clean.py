@@ -77,8 +77,11 @@ def clean(article: Article, site: SiteRules) -> None:
         for element in body.iter(*ACTIVE_TAGS):
             if not any(ancestor.tag in ACTIVE_TAGS for ancestor in element.iterancestors()):
                 trace.remove("active content", excerpt(element), f"<{element.tag}> is never article content")
+    # Every element's Python object is held until the stage ends: each later walk of the tree
+    # then gets the same objects back from lxml instead of having new ones built.
+    elements = list(body.iter())
     # The tags present, found in one walk: lxml matching the many active tags costs more.
-    present = {element.tag for element in body.iter()}
+    present = {element.tag for element in elements}
     if "math" in present:
         _formulas_as_text(body)
     if not present.isdisjoint(_PLAYERS):
@@ -101,6 +104,7 @@ def clean(article: Article, site: SiteRules) -> None:
     remove_empty(body)
     remove_end_matter(article, site, found.scripted)
     trim_separators(body)
+    del elements
 
 
 def _embeds_as_links(body: etree._Element, site: SiteRules, trace: Trace | None) -> None:
