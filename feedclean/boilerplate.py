@@ -52,6 +52,8 @@ def remove_text_blocks(body: etree._Element, site: SiteRules, trace: Trace | Non
             holds_content.add(parents[block])
         elif kind == "unmatched":
             unmatched.setdefault(parents[block], []).append(block)
+    if not junk:
+        return []
     neighbours: list[etree._Element] = []
     gone: set[etree._Element] = set()
     for block in blocks:
@@ -100,9 +102,10 @@ def _judge_text_block(block: etree._Element, unmatched: Iterable[etree._Element]
     text = text_of(block)
     if not text:
         return ("content", "") if next(block.iter("img"), None) is not None else ("empty", "")
-    if len(text) > TEXT_RULE_MAX_CHARS or block.tag in _NEVER_BOILERPLATE:
+    tag = block.tag
+    if len(text) > TEXT_RULE_MAX_CHARS or tag in _NEVER_BOILERPLATE:
         return "content", ""
-    if block.tag in HEADINGS and len(text) < _HEADING_SENTENCE_CHARS:
+    if tag in HEADINGS and len(text) < _HEADING_SENTENCE_CHARS:
         return "content", ""
     hit = site.strip_text.match(text)
     if hit is None:

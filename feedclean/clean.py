@@ -65,6 +65,7 @@ ACTIVE_TAGS = (
     "portal",
     "slot",
 )
+_PLAYERS = ("iframe", "embed", "object", "video")
 _KEEP_WHEN_EMPTY = frozenset(("br", "hr", "img", "td", "th", "tr", "body"))
 
 
@@ -76,10 +77,20 @@ def clean(article: Article, site: SiteRules) -> None:
         for element in body.iter(*ACTIVE_TAGS):
             if not any(ancestor.tag in ACTIVE_TAGS for ancestor in element.iterancestors()):
                 trace.remove("active content", excerpt(element), f"<{element.tag}> is never article content")
-    _formulas_as_text(body)
-    _embeds_as_links(body, site, trace)
-    etree.strip_elements(body, *ACTIVE_TAGS, with_tail=False)
-    etree.strip_tags(body, "title")  # a stray <title> in the body: its words are text
+    # Every element's Python object is held until the stage ends: each later walk of the tree
+    # then gets the same objects back from lxml instead of having new ones built.
+    elements = list(body.iter())
+    # The tags present, found in one walk: lxml matching the many active tags costs more.
+    present = {element.tag for element in elements}
+    if "math" in present:
+        _formulas_as_text(body)
+    if not present.isdisjoint(_PLAYERS):
+        _embeds_as_links(body, site, trace)
+    active = present.intersection(ACTIVE_TAGS)
+    if active:
+        etree.strip_elements(body, *active, with_tail=False)
+    if "title" in present:
+        etree.strip_tags(body, "title")  # a stray <title> in the body: its words are text
     found = scan(article, site)
     neighbours = remove_link_widgets(body, found, site, trace)
     for element in found.stripped:
@@ -93,6 +104,7 @@ def clean(article: Article, site: SiteRules) -> None:
     remove_empty(body)
     remove_end_matter(article, site, found.scripted)
     trim_separators(body)
+    del elements
 
 
 def _embeds_as_links(body: etree._Element, site: SiteRules, trace: Trace | None) -> None:
@@ -100,7 +112,7 @@ def _embeds_as_links(body: etree._Element, site: SiteRules, trace: Trace | None)
     "Here is the video:" still leads to the video; the player itself is active content."""
     if not site.embeds:
         return
-    for player in list(body.iter("iframe", "embed", "object", "video")):
+    for player in list(body.iter(*_PLAYERS)):
         source = tidy_url(player.get("src") or player.get("data") or player.get("data-src") or "")
         page, pattern = _embedded_page(source, site) if source else (None, "")
         if page is None or player.getparent() is None:

@@ -72,6 +72,8 @@ _OWN_ROLES = frozenset(("own", "tag", "root", "self"))
 _COLONS = (":", "：")
 _SENTENCE_ENDS = (".", "!", "?", "。", "！", "？", "…")
 _CELLS = frozenset(("td", "th"))
+# A block's links and what it shows outside them.
+_Shape = tuple[list[etree._Element], Outside]
 _OPENERS = "([（【"
 _CLOSERS = ")]）】"
 
@@ -81,7 +83,7 @@ def remove_end_matter(article: Article, site: SiteRules, scripted: list[etree._E
     docstring); then, after the article's last text, interactive widgets and the end matter."""
     body = article.tree
     roles = LinkRoles(article, site)
-    candidates = _short_blocks_with_links(body)
+    candidates = _row_shaped_blocks(body)
     if candidates:
         blocks = [block for block in leaf_blocks(body) if block.tag != "hr"]
         _remove_link_runs(blocks, candidates, roles, site, article.trace)
@@ -92,18 +94,27 @@ def remove_end_matter(article: Article, site: SiteRules, scripted: list[etree._E
         _trim_last_block(kept, roles, article.trace)
 
 
-def _short_blocks_with_links(body: etree._Element) -> set[etree._Element]:
-    """The blocks short enough to be a row of links that hold a link: most articles' links
-    sit in long paragraphs, and then the body need not be walked block by block."""
+def _row_shaped_blocks(body: etree._Element) -> dict[etree._Element, _Shape]:
+    """The blocks shaped like a row of links, with their links and what they show outside
+    them: most articles' links sit in long paragraphs or beside a sentence, and then the body
+    need not be walked block by block. (Removing a run of rows changes no block after it, so
+    what is found here still holds when the walk reaches a block.)"""
     seen: set[etree._Element] = set()
-    short: set[etree._Element] = set()
+    shaped: dict[etree._Element, _Shape] = {}
     for link in body.iter("a"):
-        block = next((ancestor for ancestor in link.iterancestors() if ancestor.tag in BLOCK_TAGS), body)
-        if block not in seen and link.get("href"):
+        if not link.get("href"):
+            continue
+        block = link.getparent()
+        while block is not None and block.tag not in BLOCK_TAGS:
+            block = block.getparent()
+        if block is None:
+            block = body
+        if block not in seen:
             seen.add(block)
-            if _may_be_row(block):
-                short.add(block)
-    return short
+            shape = _row_shape(block) if _may_be_row(block) else None
+            if shape is not None:
+                shaped[block] = shape
+    return shaped
 
 
 def _may_be_row(block: etree._Element) -> bool:
@@ -351,7 +362,7 @@ def _without_trailing_separators(text: str | None) -> str | None:
 
 
 def _remove_link_runs(
-    blocks: list[etree._Element], candidates: set[etree._Element], roles: LinkRoles, site: SiteRules, trace: Trace | None
+    blocks: list[etree._Element], candidates: dict[etree._Element, _Shape], roles: LinkRoles, site: SiteRules, trace: Trace | None
 ) -> None:
     """Anywhere in the body, a run of link rows goes with the label before it when most of its
     links point at profiles, contact addresses, tag pages, glyphs or the item itself ("Follow
@@ -361,7 +372,8 @@ def _remove_link_runs(
     held: list[_Unit] = []  # short lines of text inside a run ("E-mail: x@example.com")
     before: etree._Element | None = None
     for block in blocks:
-        unit = _row_or_none(block, roles, site) if block in candidates and block.tag not in _CELLS else None
+        shape = candidates.get(block)
+        unit = _row_or_none(block, shape, roles, site) if shape is not None and block.tag not in _CELLS else None
         if unit is not None:
             run += [*held, unit]
             held = []
@@ -382,14 +394,21 @@ def _remove_link_runs(
         _judge_run(run, before, roles, site, trace)
 
 
-def _row_or_none(block: etree._Element, roles: LinkRoles, site: SiteRules) -> _Unit | None:
-    """The block as a link row (links with at most a short label between them), or None."""
+def _row_shape(block: etree._Element) -> _Shape | None:
+    """The block's links and what it shows outside them when it has the shape of a link row
+    (links with at most a short label between them, no image), else None."""
     links = [link for link in block.iter("a") if link.get("href")]
     if not links or next(block.iter("img"), None) is not None:
         return None
     outside = Outside(block, set(links))
     if outside.content or len(outside.text) > LABEL_MAX_CHARS:
         return None
+    return links, outside
+
+
+def _row_or_none(block: etree._Element, shape: _Shape, roles: LinkRoles, site: SiteRules) -> _Unit | None:
+    """The row-shaped block as a link row, or None when its links and words make a sentence."""
+    links, outside = shape
     link_roles = [roles.of(link) for link in links]
     return _Unit(block, "row", link_roles, outside.text) if _is_row(block, outside.text, link_roles, site) else None
 

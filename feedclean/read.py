@@ -77,10 +77,11 @@ _TITLE_PARSER = etree.HTMLParser(encoding="utf-8", no_network=True, remove_comme
 
 def decode_text(data: bytes) -> tuple[str, str]:
     """The input as text with one kind of line end, and the encoding it was in."""
-    if not data.strip():
+    if not data or data.isspace():
         raise InputError("file is empty")
-    text, encoding = decode(data)
-    if _may_hold_xml_invalid(data, encoding):
+    refused = data.translate(None, _NOT_XML_INVALID_BYTE)  # usually none: one pass serves two tests
+    text, encoding = decode(data, refused)
+    if _may_hold_xml_invalid(data, refused, text, encoding):
         text = xml_safe(text)
     if "\r" in text:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
@@ -92,13 +93,14 @@ def split_dump(text: str, encoding: str, name: str) -> Article:
     article = Article(name=name, html="", encoding=encoding)
     body_start = _read_header(text, article)
     article.html = text[body_start:]
-    if not article.html.strip():
+    if not article.html or article.html.isspace():
         raise InputError("the dump has a header but no body" if body_start else "file is empty")
     return article
 
 
-def decode(data: bytes) -> tuple[str, str]:
-    """Return the text and the name of the encoding it was in.
+def decode(data: bytes, refused: bytes) -> tuple[str, str]:
+    """Return the text and the name of the encoding it was in (`refused`: the data's bytes
+    that XML refuses; binary data has many).
 
     A byte-order mark decides; then UTF-8 (a file that is valid UTF-8 is
     UTF-8, whatever an old <meta> in it says); then the encoding the
@@ -116,7 +118,7 @@ def decode(data: bytes) -> tuple[str, str]:
     utf16 = _utf16_without_bom(data)
     if utf16 is not None:
         return utf16
-    if _looks_binary(data):
+    if refused and _looks_binary(data):
         raise InputError("binary file (control bytes), not a text dump")
     try:
         return data.decode("utf-8"), "utf-8"
@@ -135,7 +137,7 @@ def decode(data: bytes) -> tuple[str, str]:
 def _utf16_without_bom(data: bytes) -> tuple[str, str] | None:
     """UTF-16 text saved without a byte-order mark: every other byte of its ASCII is zero."""
     head = data[:4096]
-    if len(head) < 16 or head.count(0) * 3 < len(head):
+    if len(head) < 16 or 0 not in head or head.count(0) * 3 < len(head):
         return None
     for encoding, zeros in (("utf-16-le", head[1::2]), ("utf-16-be", head[0::2])):
         if zeros.count(0) * 10 >= len(zeros) * 6:
@@ -166,19 +168,20 @@ def _declared_encoding(data: bytes) -> tuple[str, str] | None:
         return None
 
 
-def _may_hold_xml_invalid(data: bytes, encoding: str) -> bool:
-    """A cheap byte-level test, so the common clean file skips a regex pass over its text."""
-    if encoding.startswith("utf-16"):
+def _may_hold_xml_invalid(data: bytes, refused: bytes, text: str, encoding: str) -> bool:
+    """A cheap test, so the common clean file skips a regex pass over its text. In UTF-8 the
+    noncharacters are looked for in the text: their lead bytes (EF BF) are common in CJK text."""
+    if refused or encoding.startswith("utf-16"):
         return True
-    return bool(data.translate(None, _NOT_XML_INVALID_BYTE)) or (b"\xef\xbf" in data and _HAS_NONCHARACTER.search(data))
+    if encoding == "utf-8":
+        return "\ufffe" in text or "\uffff" in text
+    return b"\xef\xbf" in data and _HAS_NONCHARACTER.search(data) is not None
 
 
 def _looks_binary(data: bytes) -> bool:
     """Many control bytes (NUL among them) at the start: an image, an archive, not text.
     A stray NUL or two in a text dump is dropped with the other controls later."""
     head = data[:8192]
-    if head.isascii() and not head.translate(None, _NOT_XML_INVALID_BYTE):
-        return False
     controls = len(head.translate(None, _NOT_BINARY))
     return controls > max(2, len(head) // 100)
 
@@ -351,6 +354,8 @@ def clean_text(text: str) -> str:
 
 def _skip_blank_lines(text: str, position: int) -> int:
     while position < len(text):
+        if not text[position].isspace():  # the body's first line may be all of it: not copied
+            return position
         end = text.find("\n", position)
         if end == -1:
             end = len(text)

@@ -254,12 +254,13 @@ def leaf_blocks(root: etree._Element) -> list[etree._Element]:
 def leaf_blocks_from_end(root: etree._Element) -> Iterator[etree._Element]:
     """leaf_blocks(root) in reverse, found lazily from the end: a walk back over the last
     blocks of a body costs what it reads, not the whole body."""
-    stack = list(root)
+    stack = [reversed(root)]  # iterators over children, last first: a walk reads what it reaches
     while stack:
-        node = stack.pop()
-        inner = [child for child in node if _holds_block(child)]
-        if inner or (node.tag not in BLOCK_TAGS and len(node)):
-            stack.extend(child for child in node if child.tag in BLOCK_TAGS or len(child))
+        node = next(stack[-1], None)
+        if node is None:
+            stack.pop()
+        elif any(_holds_block(child) for child in node) or (node.tag not in BLOCK_TAGS and len(node)):
+            stack.append(child for child in reversed(node) if child.tag in BLOCK_TAGS or len(child))
         elif node.tag in BLOCK_TAGS:
             yield node
 

@@ -44,10 +44,9 @@ def remove_link_widgets(body: etree._Element, found: Found, site: SiteRules, tra
     for kind, (link, rule) in [(kind, item) for kind, links in kinds for item in links]:
         if not is_attached(link, body):
             continue
-        container = _junk_container(link, body, junk)
-        parent = container.getparent()
-        if parent is not None and parent is not body and _is_label_holder(parent, junk, site):
-            container = parent
+        container, around = _junk_container(link, body, junk)
+        if around is not None and _is_label_holder(around, site):
+            container = container.getparent()
         elif container is link:
             row = _link_row(link, body, junk, footer=kind == "feed-proxy footer")
             if row is not None:
@@ -60,17 +59,20 @@ def remove_link_widgets(body: etree._Element, found: Found, site: SiteRules, tra
     return neighbours
 
 
-def _junk_container(link: etree._Element, body: etree._Element, junk: set[etree._Element]) -> etree._Element:
-    """The largest ancestor of `link` that holds nothing but junk links."""
+def _junk_container(
+    link: etree._Element, body: etree._Element, junk: set[etree._Element]
+) -> tuple[etree._Element, Outside | None]:
+    """The largest ancestor of `link` that holds nothing but junk links, and what its parent
+    shows outside them (None when the parent is the body)."""
     container = link
     parent = link.getparent()
     while parent is not None and parent is not body:
         outside = Outside(parent, junk)
         if outside.text or outside.content:
-            break
+            return container, outside
         container = parent
         parent = parent.getparent()
-    return container
+    return container, None
 
 
 def _link_row(link: etree._Element, body: etree._Element, junk: set[etree._Element], footer: bool) -> etree._Element | None:
@@ -107,9 +109,8 @@ def _ends_body(element: etree._Element, body: etree._Element) -> bool:
     return True
 
 
-def _is_label_holder(element: etree._Element, junk: set[etree._Element], site: SiteRules) -> bool:
-    """Whether all `element` holds beside junk links is one short label."""
-    outside = Outside(element, junk)
+def _is_label_holder(outside: Outside, site: SiteRules) -> bool:
+    """Whether all an element holds beside junk links is one short label."""
     if outside.content or outside.holders != 1:
         return False
     return is_label(outside.text, site)
@@ -129,25 +130,26 @@ class Outside:
     def __init__(self, element: etree._Element, junk: set[etree._Element]) -> None:
         pieces: list[str] = []
         holders: set[etree._Element] = set()
-        self.content = False
-        stack = [(element, element)]
+        content = False
+        stack = [(element, element)]  # each element with the block holding its text
         while stack:
             node, holder = stack.pop()
-            if node.tag in BLOCK_TAGS:
-                holder = node
-            if node.text and not SEPARATORS.fullmatch(node.text):
-                pieces.append(node.text)
+            text = node.text
+            if text and not SEPARATORS.fullmatch(text):
+                pieces.append(text)
                 holders.add(holder)
             for child in node:
-                if child in junk:
-                    pass
-                elif child.tag == "img" or (child.tag == "a" and child.get("href") and visible_length(child)):
-                    self.content = True
-                else:
-                    stack.append((child, holder))
-                if child.tail and not SEPARATORS.fullmatch(child.tail):
-                    pieces.append(child.tail)
+                if child not in junk:
+                    tag = child.tag
+                    if tag == "img" or (tag == "a" and child.get("href") and visible_length(child)):
+                        content = True
+                    else:
+                        stack.append((child, child if tag in BLOCK_TAGS else holder))
+                tail = child.tail
+                if tail and not SEPARATORS.fullmatch(tail):
+                    pieces.append(tail)
                     holders.add(holder)
+        self.content = content
         self.text = " ".join(" ".join(pieces).split())
         self.holders = len(holders)
 
