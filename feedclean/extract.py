@@ -214,13 +214,11 @@ def _pair_captions(body: etree._Element, site: SiteRules) -> None:
             holder, caption = _caption_table(holder, caption)
             if holder is None:
                 continue
-        figure = etree.Element("figure")
+        figure = body.makeelement("figure")  # made in the body's document, not a new one of its own
         caption.addprevious(figure)
-        figcaption = etree.Element("figcaption")
-        figcaption.text = text
         unit.tail = None
         figure.append(unit)
-        figure.append(figcaption)
+        etree.SubElement(figure, "figcaption").text = text
         figure.tail = caption.tail
         caption.getparent().remove(caption)
         if holder is not unit and not text_of(holder) and next(holder.iter("img"), None) is None:
@@ -256,7 +254,7 @@ def _caption_table(image_row: etree._Element, caption_row: etree._Element) -> tu
     table = next(image_row.iterancestors("table"), None)
     if table is None or len(table.findall(".//tr")) != 2:
         return None, caption_row
-    figure_place = etree.Element("div")
+    figure_place = table.makeelement("div")
     table.addprevious(figure_place)
     figure_place.tail = table.tail
     figure_place.append(_image_unit(next(image_row.iter("img"))))
@@ -268,16 +266,17 @@ def _caption_table(image_row: etree._Element, caption_row: etree._Element) -> tu
 def _caption_text(element: etree._Element, site: SiteRules, complex_matches: set[etree._Element]) -> str:
     """The text of an element right after an image when it is the image's caption, else "" (the
     text is read once, for the test and the figcaption). It is one if it (or its only child) is
-    by the rules, or its text starts the way captions do ("▲ …", "Photo: …", "图片来自 …")."""
+    by the rules, or its text starts the way captions do ("▲ …", "Photo: …", "图片来自 …"): the
+    rules are asked first, since matching the text against every caption pattern costs more."""
     text = text_of(element)
     if not text or next(element.iter("img"), None) is not None:
         return ""
     captions = site.captions
-    if captions.matches(element, complex_matches) or site.caption_text.is_caption(text):
+    if captions.matches(element, complex_matches):
         return text
     if len(element) == 1 and not (element.text or "").strip() and captions.matches(element[0], complex_matches):
         return text
-    return ""
+    return text if site.caption_text.is_caption(text) else ""
 
 
 def _images(body: etree._Element, trace: Trace | None) -> list[Image]:
