@@ -29,6 +29,8 @@ _SKIPPED = frozenset(("wbr",))
 _AUTOLINK_START = re.compile(r"://|www\.", re.IGNORECASE)
 # Tokens that open with a delimiter an autolink running into them would take into its URL.
 _OPENED_BY_DELIMITER = frozenset((CODE, LINK, IMAGE, BREAK))
+_TEXT_ONLY = frozenset((TEXT,))
+_LINKS_ONLY = frozenset((TEXT, LINK, END_LINK, IMAGE))
 
 
 def text_token(tokens: list[tuple], text: str | None) -> None:
@@ -80,12 +82,15 @@ def collect_children(element: etree._Element, tokens: list[tuple], in_link: bool
 
 def serialize_inline(tokens: list[tuple], in_table: bool = False) -> list[tuple[str, str]]:
     """Markdown and plain text of inline tokens, one pair per paragraph (split at <br><br>)."""
-    if all(token[0] == TEXT for token in tokens):
+    kinds = {token[0] for token in tokens}
+    if kinds <= _TEXT_ONLY:
         text = " ".join("".join(token[1] for token in tokens).split())
         return [(escape_text(text), text)] if text else []
     if len(tokens) == 1 and tokens[0][0] == IMAGE:
         # An image alone (a figure's, a picture's paragraph): nothing around it to normalise.
         return [(_image(tokens[0]), "")]
+    if kinds <= _LINKS_ONLY:
+        return _links_paragraph(tokens, IMAGE in kinds)
     if _is_wrapped_text(tokens):
         # One emphasis around plain text (a caption, a bold standfirst) always parses as written.
         text = " ".join("".join(token[1] for token in tokens[1:-1]).split())
@@ -100,6 +105,43 @@ def serialize_inline(tokens: list[tuple], in_table: bool = False) -> list[tuple[
         if markdown.strip():
             result.append((markdown, text.strip()))
     return result
+
+
+def _links_paragraph(tokens: list[tuple], has_image: bool) -> list[tuple[str, str]]:
+    """serialize_inline for text with links and images only (no emphasis, code or break: one
+    paragraph, and nothing to simplify but empty links), in two passes instead of six."""
+    kept: list[tuple] = []
+    texts: list[str] = []
+    for token in _paragraphs(tokens)[0]:
+        kind = token[0]
+        if kind == END_LINK and kept[-1][0] == LINK:
+            kept.pop()
+        else:
+            kept.append(token)
+            if kind == TEXT:
+                texts.append(token[1])
+    if not texts and not has_image:
+        return []
+    pieces: list[str] = []
+    links: list[tuple[int, int]] = []
+    start = 0
+    for token in _autolinks_ended(_strip_edge_spaces(kept)):
+        kind = token[0]
+        if kind == TEXT:
+            pieces.append(escape_text(token[1]))
+        elif kind == LINK:
+            start = len(pieces)
+            pieces.append("[")
+        elif kind == END_LINK:
+            links.append((start, len(pieces)))
+            pieces.append(f"]({destination(token[1])})")
+        else:
+            pieces.append(_image(token))
+    if links:
+        _escape_bang_before_links(pieces, links)
+    markdown = "".join(pieces)
+    # The edge spaces stripped from the text tokens are the joined text's own edges.
+    return [(markdown, "".join(texts).strip())] if markdown.strip() else []
 
 
 def _is_wrapped_text(tokens: list[tuple]) -> bool:
