@@ -111,21 +111,23 @@ def _links_paragraph(tokens: list[tuple], has_image: bool) -> list[tuple[str, st
     """serialize_inline for text with links and images only (no emphasis, code or break: one
     paragraph, and nothing to simplify but empty links), in two passes instead of six."""
     kept: list[tuple] = []
-    texts: list[str] = []
+    visible: list[str] = []  # the text and the images' alt text, in order
     for token in _paragraphs(tokens)[0]:
         kind = token[0]
         if kind == END_LINK and kept[-1][0] == LINK:
             kept.pop()
         else:
             kept.append(token)
-            if kind == TEXT:
-                texts.append(token[1])
-    if not texts and not has_image:
+            if kind in (TEXT, IMAGE):
+                visible.append(token[1])
+    if not visible:
         return []
+    # The edge spaces _strip_edge_spaces takes from the text tokens are the joined text's own edges.
+    text = "".join(token[1] for token in kept if token[0] == TEXT) if has_image else "".join(visible)
     pieces: list[str] = []
     links: list[tuple[int, int]] = []
     start = 0
-    for token in _autolinks_ended(_strip_edge_spaces(kept)):
+    for token in _autolinks_ended(_strip_edge_spaces(kept), "".join(visible)):
         kind = token[0]
         if kind == TEXT:
             pieces.append(escape_text(token[1]))
@@ -140,8 +142,7 @@ def _links_paragraph(tokens: list[tuple], has_image: bool) -> list[tuple[str, st
     if links:
         _escape_bang_before_links(pieces, links)
     markdown = "".join(pieces)
-    # The edge spaces stripped from the text tokens are the joined text's own edges.
-    return [(markdown, "".join(texts).strip())] if markdown.strip() else []
+    return [(markdown, text.strip())] if markdown.strip() else []
 
 
 def _is_wrapped_text(tokens: list[tuple]) -> bool:
@@ -337,7 +338,7 @@ def _merge_touching_code(tokens: list[tuple]) -> list[tuple]:
     return [(CODE, code[index]) if index in code else token for index, token in enumerate(tokens) if index not in dropped]
 
 
-def _autolinks_ended(tokens: list[tuple]) -> list[tuple]:
+def _autolinks_ended(tokens: list[tuple], visible: str | None = None) -> list[tuple]:
     """A space before each code span, link, image or hard break that a GFM autolink would run into.
 
     An autolink runs on to the next whitespace, so `http://a.b/` written against a code span
@@ -348,14 +349,16 @@ def _autolinks_ended(tokens: list[tuple]) -> list[tuple]:
     (`f(`x`)`, `e.g.`x``). A link's or image's target counts only before a code span: it is
     read as text only where the link did not parse (mistune's autolinks can eat the backslash
     of an escaped `]` in a link's text, closing it early), and then only the code is at stake.
+    A caller that knows no code span is among the tokens may pass their `visible` text (the
+    text tokens' and the images' alt text, joined in order; edge spaces do not matter).
     """
-    if not any(token[0] == CODE for token in tokens):
+    if visible is None and not any(token[0] == CODE for token in tokens):
+        visible = "".join(token[1] for token in tokens if token[0] in (TEXT, IMAGE))
+    if visible is not None and "://" not in visible and "w." not in visible and "W." not in visible:
         # Without a code span no target counts, and a word can only hold a start the text does:
         # "://", or "www." in any case, which ends in "w." or "W." (all in substring searches, as
         # a case-insensitive search of the text takes ~25 ns a character).
-        text = "".join(token[1] for token in tokens if token[0] in (TEXT, IMAGE))
-        if "://" not in text and "w." not in text and "W." not in text:
-            return tokens
+        return tokens
     ended: list[tuple] = []
     word_tail = ""  # the last characters of the current word, where a start may straddle tokens
     armed = False  # whether the current word's text holds an autolink's start
