@@ -82,19 +82,17 @@ def collect_children(element: etree._Element, tokens: list[tuple], in_link: bool
 
 def serialize_inline(tokens: list[tuple], in_table: bool = False) -> list[tuple[str, str]]:
     """Markdown and plain text of inline tokens, one pair per paragraph (split at <br><br>)."""
+    if len(tokens) == 1 and tokens[0][0] == IMAGE:
+        # An image alone (a figure's, a picture's paragraph): nothing around it to normalise.
+        return [(_image(tokens[0]), "")]
     kinds = {token[0] for token in tokens}
     if kinds <= _TEXT_ONLY:
         text = " ".join("".join(token[1] for token in tokens).split())
         return [(escape_text(text), text)] if text else []
-    if len(tokens) == 1 and tokens[0][0] == IMAGE:
-        # An image alone (a figure's, a picture's paragraph): nothing around it to normalise.
-        return [(_image(tokens[0]), "")]
     if kinds <= _LINKS_ONLY:
         return _links_paragraph(tokens, IMAGE in kinds)
     if _is_wrapped_text(tokens):
-        # One emphasis around plain text (a caption, a bold standfirst) always parses as written.
-        text = " ".join("".join(token[1] for token in tokens[1:-1]).split())
-        return [(f"{tokens[0][1]}{escape_text(text)}{tokens[0][1]}", text)] if text else []
+        return wrapped_text(tokens[0][1], "".join(token[1] for token in tokens[1:-1]))
     result = []
     for paragraph in _paragraphs(tokens):
         paragraph = _merge_touching_code(_drop_empty_pairs(paragraph))
@@ -105,6 +103,13 @@ def serialize_inline(tokens: list[tuple], in_table: bool = False) -> list[tuple[
         if markdown.strip():
             result.append((markdown, text.strip()))
     return result
+
+
+def wrapped_text(delimiter: str, raw: str) -> list[tuple[str, str]]:
+    """serialize_inline for plain text in one emphasis (a caption, a bold standfirst), which
+    always parses as written."""
+    text = " ".join(raw.split())
+    return [(f"{delimiter}{escape_text(text)}{delimiter}", text)] if text else []
 
 
 def _links_paragraph(tokens: list[tuple], has_image: bool) -> list[tuple[str, str]]:
