@@ -29,6 +29,8 @@ _SKIPPED = frozenset(("wbr",))
 _AUTOLINK_START = re.compile(r"://|www\.", re.IGNORECASE)
 # Tokens that open with a delimiter an autolink running into them would take into its URL.
 _OPENED_BY_DELIMITER = frozenset((CODE, LINK, IMAGE, BREAK))
+_TEXT_ONLY = frozenset((TEXT,))
+_LINKS_ONLY = frozenset((TEXT, LINK, END_LINK, IMAGE))
 
 
 def text_token(tokens: list[tuple], text: str | None) -> None:
@@ -80,16 +82,17 @@ def collect_children(element: etree._Element, tokens: list[tuple], in_link: bool
 
 def serialize_inline(tokens: list[tuple], in_table: bool = False) -> list[tuple[str, str]]:
     """Markdown and plain text of inline tokens, one pair per paragraph (split at <br><br>)."""
-    if all(token[0] == TEXT for token in tokens):
-        text = " ".join("".join(token[1] for token in tokens).split())
-        return [(escape_text(text), text)] if text else []
     if len(tokens) == 1 and tokens[0][0] == IMAGE:
         # An image alone (a figure's, a picture's paragraph): nothing around it to normalise.
         return [(_image(tokens[0]), "")]
+    kinds = {token[0] for token in tokens}
+    if kinds <= _TEXT_ONLY:
+        text = " ".join("".join(token[1] for token in tokens).split())
+        return [(escape_text(text), text)] if text else []
+    if kinds <= _LINKS_ONLY:
+        return _links_paragraph(tokens, IMAGE in kinds)
     if _is_wrapped_text(tokens):
-        # One emphasis around plain text (a caption, a bold standfirst) always parses as written.
-        text = " ".join("".join(token[1] for token in tokens[1:-1]).split())
-        return [(f"{tokens[0][1]}{escape_text(text)}{tokens[0][1]}", text)] if text else []
+        return wrapped_text(tokens[0][1], "".join(token[1] for token in tokens[1:-1]))
     result = []
     for paragraph in _paragraphs(tokens):
         paragraph = _merge_touching_code(_drop_empty_pairs(paragraph))
@@ -100,6 +103,51 @@ def serialize_inline(tokens: list[tuple], in_table: bool = False) -> list[tuple[
         if markdown.strip():
             result.append((markdown, text.strip()))
     return result
+
+
+def wrapped_text(delimiter: str, raw: str) -> list[tuple[str, str]]:
+    """serialize_inline for plain text in one emphasis (a caption, a bold standfirst), which
+    always parses as written."""
+    text = " ".join(raw.split())
+    return [(f"{delimiter}{escape_text(text)}{delimiter}", text)] if text else []
+
+
+def _links_paragraph(tokens: list[tuple], has_image: bool) -> list[tuple[str, str]]:
+    """serialize_inline for text with links and images only (no emphasis, code or break: one
+    paragraph, and nothing to simplify but empty links), in two passes instead of six."""
+    kept: list[tuple] = []
+    visible: list[str] = []  # the text and the images' alt text, in order
+    for token in _paragraphs(tokens)[0]:
+        kind = token[0]
+        if kind == END_LINK and kept[-1][0] == LINK:
+            kept.pop()
+        else:
+            kept.append(token)
+            if kind in (TEXT, IMAGE):
+                visible.append(token[1])
+    if not visible:
+        return []
+    # The edge spaces _strip_edge_spaces takes from the text tokens are the joined text's own edges.
+    text = "".join(token[1] for token in kept if token[0] == TEXT) if has_image else "".join(visible)
+    pieces: list[str] = []
+    links: list[tuple[int, int]] = []
+    start = 0
+    for token in _autolinks_ended(_strip_edge_spaces(kept), "".join(visible)):
+        kind = token[0]
+        if kind == TEXT:
+            pieces.append(escape_text(token[1]))
+        elif kind == LINK:
+            start = len(pieces)
+            pieces.append("[")
+        elif kind == END_LINK:
+            links.append((start, len(pieces)))
+            pieces.append(f"]({destination(token[1])})")
+        else:
+            pieces.append(_image(token))
+    if links:
+        _escape_bang_before_links(pieces, links)
+    markdown = "".join(pieces)
+    return [(markdown, text.strip())] if markdown.strip() else []
 
 
 def _is_wrapped_text(tokens: list[tuple]) -> bool:
@@ -295,7 +343,7 @@ def _merge_touching_code(tokens: list[tuple]) -> list[tuple]:
     return [(CODE, code[index]) if index in code else token for index, token in enumerate(tokens) if index not in dropped]
 
 
-def _autolinks_ended(tokens: list[tuple]) -> list[tuple]:
+def _autolinks_ended(tokens: list[tuple], visible: str | None = None) -> list[tuple]:
     """A space before each code span, link, image or hard break that a GFM autolink would run into.
 
     An autolink runs on to the next whitespace, so `http://a.b/` written against a code span
@@ -306,14 +354,16 @@ def _autolinks_ended(tokens: list[tuple]) -> list[tuple]:
     (`f(`x`)`, `e.g.`x``). A link's or image's target counts only before a code span: it is
     read as text only where the link did not parse (mistune's autolinks can eat the backslash
     of an escaped `]` in a link's text, closing it early), and then only the code is at stake.
+    A caller that knows no code span is among the tokens may pass their `visible` text (the
+    text tokens' and the images' alt text, joined in order; edge spaces do not matter).
     """
-    if not any(token[0] == CODE for token in tokens):
+    if visible is None and not any(token[0] == CODE for token in tokens):
+        visible = "".join(token[1] for token in tokens if token[0] in (TEXT, IMAGE))
+    if visible is not None and "://" not in visible and "w." not in visible and "W." not in visible:
         # Without a code span no target counts, and a word can only hold a start the text does:
         # "://", or "www." in any case, which ends in "w." or "W." (all in substring searches, as
         # a case-insensitive search of the text takes ~25 ns a character).
-        text = "".join(token[1] for token in tokens if token[0] in (TEXT, IMAGE))
-        if "://" not in text and "w." not in text and "W." not in text:
-            return tokens
+        return tokens
     ended: list[tuple] = []
     word_tail = ""  # the last characters of the current word, where a start may straddle tokens
     armed = False  # whether the current word's text holds an autolink's start

@@ -23,7 +23,7 @@ from lxml import etree
 
 from .controls import strip_controls
 from .escape import backtick_fence, escape_block_starts, escape_text, written_as_is
-from .inline import BREAK, CLOSE, OPEN, TEXT, collect, collect_children, serialize_inline, text_token
+from .inline import BREAK, CLOSE, OPEN, TEXT, collect, collect_children, serialize_inline, text_token, wrapped_text
 from .tree import BLOCK_TAGS
 
 # Below this depth a subtree is rendered as plain text, to bound recursion.
@@ -242,7 +242,11 @@ class _Renderer:
                 run = []
             text_token(run, child.tail)
         self._flush(run, blocks, None)
-        if caption is not None:
+        if caption is not None and not len(caption):
+            # A caption of text alone (nearly all): no tokens to build and serialise.
+            for markdown, text in wrapped_text("*", strip_controls(caption.text or "")):
+                blocks.append(Block(escape_block_starts(markdown), text, "caption"))
+        elif caption is not None:
             tokens: list[tuple] = []
             collect_children(caption, tokens, False)
             tokens = [(TEXT, " ") if t[0] == BREAK else t for t in tokens if t[0] not in (OPEN, CLOSE)]
