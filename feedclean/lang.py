@@ -103,7 +103,7 @@ def detect_language(text: str) -> str | None:
     sample = text[:_SAMPLE_CHARS]
     if "://" in sample or "www." in sample:
         sample = _ADDRESS.sub(" ", sample)  # an address's words are no language's ("id", "item", "com")
-    other = "".join(_NOT_LATIN.findall(sample))
+    other = "" if sample.isascii() else "".join(_NOT_LATIN.findall(sample))  # ASCII holds no other script
     if len(other) < _MIN_LETTERS // 2 or len(other) * 4 < len(sample):
         return _latin_language(_WORD.findall(sample.lower()))
     han = "".join(_HAN.findall(other))
