@@ -304,11 +304,11 @@ def _literal(char: str) -> str:
 def matches_exactly(pattern: str, text: str) -> bool:
     """Whether `pattern`, as a strip_text rule, matches the whole of `text` and of its case-folded
     form: tried through the rules' own matcher, so what is written is what convert will do."""
+    matcher = TextRules([(pattern, "")])
     try:
-        matcher = TextRules([(pattern, "")])
-    except re.error:
+        return all(matcher.match(form) is not None for form in (text, text.casefold()))
+    except re.error:  # the matcher compiles its pattern when first asked
         return False
-    return all(matcher.match(form) is not None for form in (text, text.casefold()))
 
 
 def toml_string(value: str) -> str:

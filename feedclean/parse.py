@@ -78,7 +78,7 @@ def parse(article: Article) -> None:
     for element in voids:
         unwrap(element)
     for container in _open_inline_wrappers(blocks):
-        wrap_loose_inline(container)
+        _wrap_loose_inline(container)
     for listing in blocks:
         if listing.tag in ("ul", "ol"):
             _itemise_loose_list(listing)
@@ -297,7 +297,7 @@ def _readability_article(html: str) -> str:
         raise InputError(f"cannot find the article in the web page: {error}") from None
 
 
-def wrap_loose_inline(container: etree._Element) -> None:
+def _wrap_loose_inline(container: etree._Element) -> None:
     """Wrap runs of text and inline elements that sit beside blocks (`container` holds one
     at least) into <p> elements."""
     run: list[etree._Element] = []

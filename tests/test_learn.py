@@ -472,3 +472,11 @@ def test_rules_written_to_stdout_inside_an_input_folder_are_never_read_as_an_inp
     assert result.returncode == 1
     assert result.stderr == f"feedclean: error: {archive}/learned.toml: is the output itself; skipped\n"
     assert [rule.hosts for rule in load_rules_file(output)] == [("alpha.example",), ("gamma.example",)]
+
+
+@pytest.mark.parametrize("pattern", ["a(", "(", "abc[", "\\"])
+def test_matches_exactly_is_false_for_a_pattern_that_does_not_compile(pattern):
+    """Text rules compile when first tried: a broken pattern is still a non-match, not an error."""
+    from feedclean.learn import matches_exactly
+
+    assert matches_exactly(pattern, pattern) is False
