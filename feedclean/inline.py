@@ -114,7 +114,8 @@ def wrapped_text(delimiter: str, raw: str) -> list[tuple[str, str]]:
 
 def _links_paragraph(tokens: list[tuple], has_image: bool) -> list[tuple[str, str]]:
     """serialize_inline for text with links and images only (no emphasis, code or break: one
-    paragraph, and nothing to simplify but empty links), in two passes instead of six."""
+    paragraph, and nothing to simplify but empty links): the general path's passes that look for
+    emphasis, code and breaks skipped."""
     kept: list[tuple] = []
     visible: list[str] = []  # the text and the images' alt text, in order
     for token in _paragraphs(tokens)[0]:
@@ -129,24 +130,7 @@ def _links_paragraph(tokens: list[tuple], has_image: bool) -> list[tuple[str, st
         return []
     # The edge spaces _strip_edge_spaces takes from the text tokens are the joined text's own edges.
     text = "".join(token[1] for token in kept if token[0] == TEXT) if has_image else "".join(visible)
-    pieces: list[str] = []
-    links: list[tuple[int, int]] = []
-    start = 0
-    for token in _autolinks_ended(_strip_edge_spaces(kept), "".join(visible)):
-        kind = token[0]
-        if kind == TEXT:
-            pieces.append(escape_text(token[1]))
-        elif kind == LINK:
-            start = len(pieces)
-            pieces.append("[")
-        elif kind == END_LINK:
-            links.append((start, len(pieces)))
-            pieces.append(f"]({destination(token[1])})")
-        else:
-            pieces.append(_image(token))
-    if links:
-        _escape_bang_before_links(pieces, links)
-    markdown = "".join(pieces)
+    markdown = _to_markdown(_autolinks_ended(_strip_edge_spaces(kept), "".join(visible)), False)
     return [(markdown, text.strip())] if markdown.strip() else []
 
 

@@ -30,15 +30,13 @@ from .rulesfile import (
     parse_rules,
 )
 from .textrules import CaptionText, TextRules
-from .urls import PatternTable, QueryFilter, Wrappers
+from .urls import HOSTS_REMEMBERED, PatternTable, QueryFilter, Wrappers
 
 BUILTIN_ORIGIN = "built-in"
 # The package's own file, read as a plain path: importlib.resources cost 8 ms of every start, and
 # feedclean is installed as files (its code digest reads them too).
 BUILTIN_PATH = Path(__file__).with_name("rules") / "builtin.toml"
 _CSS = HTMLTranslator()
-# Hosts whose merged rules are looked up without ranking the rules again.
-_HOSTS_REMEMBERED = 4096
 
 
 @dataclass(slots=True)
@@ -253,7 +251,7 @@ class RuleSet:
             site = self._by_rules.get(chosen)
             if site is None:
                 site = self._by_rules[chosen] = SiteRules([self.rules[index] for index in chosen])
-            if len(self._by_host) >= _HOSTS_REMEMBERED:
+            if len(self._by_host) >= HOSTS_REMEMBERED:
                 self._by_host.clear()
             self._by_host[host] = site
         return site

@@ -142,7 +142,7 @@ def remove_line(block: etree._Element, start: etree._Element | None, end: etree.
 
 HEADINGS = frozenset(("h1", "h2", "h3", "h4", "h5", "h6"))
 # What sets a line apart as a label or a heading, when it is all the line holds.
-_EMPHASIS = frozenset(("strong", "b", "h1", "h2", "h3", "h4", "h5", "h6"))
+_EMPHASIS = frozenset(("strong", "b")) | HEADINGS
 
 
 def all_emphasised(element: etree._Element) -> bool:

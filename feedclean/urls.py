@@ -22,8 +22,9 @@ _URL_INVISIBLES = dict.fromkeys([*range(0x20), 0x7F])
 _URL_EDGE_CHARS = " "
 
 _PROXY_UNWRAP_DEPTH = 4
-# Hosts whose rule-table entries a PatternTable keeps at hand; past this many it starts again.
-_HOSTS_REMEMBERED = 4096
+# Hosts whose look-ups a table keeps at hand (a PatternTable's entries, a RuleSet's merged rules);
+# past this many it starts again.
+HOSTS_REMEMBERED = 4096
 _SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*):")
 _SPACES = re.compile(r"[\s\x00-\x1f\x7f]+")
 _UNSAFE_IN_URL = re.compile(r"[\x00-\x20\"<>`\x7f]")
@@ -232,9 +233,14 @@ def _query_value(query: str, name: str) -> str:
     plain = "%" not in query and "+" not in query  # then nothing in it needs decoding
     for piece in query.split("&"):
         key, _, value = piece.partition("=")
-        if value and (key if plain else unquote(key.replace("+", " "))) == name:
-            return value if plain else unquote(value.replace("+", " "))
+        if value and _decoded(key, plain) == name:
+            return _decoded(value, plain)
     return ""
+
+
+def _decoded(text: str, plain: bool) -> str:
+    """A query string's name or value decoded as `parse_qsl` would (as it is when `plain`)."""
+    return text if plain else unquote(text.replace("+", " "))
 
 
 class QueryFilter:
@@ -376,7 +382,7 @@ class PatternTable:
         while label:
             entries.extend(self._by_host.get(label, ()))
             label = label.partition(".")[2]
-        if len(self._for_host) >= _HOSTS_REMEMBERED:
+        if len(self._for_host) >= HOSTS_REMEMBERED:
             self._for_host.clear()
         self._for_host[host] = entries
         return entries
@@ -385,8 +391,4 @@ class PatternTable:
 def _has_param(query: str, name: str) -> bool:
     """Whether the query string holds `name`, with a value or without, decoded as `parse_qsl` would."""
     plain = "%" not in query and "+" not in query
-    for piece in query.split("&"):
-        key = piece.partition("=")[0]
-        if (key if plain else unquote(key.replace("+", " "))) == name:
-            return True
-    return False
+    return any(_decoded(piece.partition("=")[0], plain) == name for piece in query.split("&"))
