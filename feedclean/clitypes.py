@@ -14,7 +14,7 @@ import click
 
 from .limits import DEFAULT_MAX_BYTES, DEFAULT_TIMEOUT_SECONDS
 from .paths import display_path
-from .rules import RuleSet
+from .rules import BUILTIN, RuleSet
 from .rulesfile import RulesError
 from .write import write_report
 
@@ -114,8 +114,6 @@ def load_rules(files: tuple[Path, ...], use_user_rules: bool) -> RuleSet:
             chosen.insert(0, default)
     except OSError as error:
         raise RulesFileError(f"rules: cannot tell whether {default} exists ({error.strerror}); use --no-user-rules") from None
-    from .rules import BUILTIN  # read on first use: commands that take no rules never read it
-
     try:
         return BUILTIN.with_files(chosen)
     except RulesError as error:

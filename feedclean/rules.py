@@ -5,15 +5,18 @@ write, so the cleaner has no publisher names in its code. A `RuleSet` is the
 ordered list of rules in force; `RuleSet.for_host` merges the ones that apply
 to an article's host into a compiled `SiteRules` (siterules.py), cached per host.
 
-Every command imports this module, and most never compile a site (--help,
-`feedclean feed`, a re-run that finds nothing changed): so `BUILTIN` is read on
-first use, and `SiteRules` with lxml, cssselect and the pattern tables it needs
-load when the first host is compiled.
+Every command imports this module, and many runs never compile a site (--help,
+`feedclean feed`, a re-run that finds nothing changed): so the built-in rules
+are read when first needed (a run's fingerprint needs only their file's digest),
+and `SiteRules`, with lxml, cssselect and the pattern tables it needs, loads
+when the first host is compiled.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
+from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,8 +29,6 @@ BUILTIN_ORIGIN = "built-in"
 # The package's own file, read as a plain path: importlib.resources cost 8 ms of every start, and
 # feedclean is installed as files (its code digest reads them too).
 BUILTIN_PATH = Path(__file__).with_name("rules") / "builtin.toml"
-# The built-in rules alone (see __getattr__).
-BUILTIN: RuleSet
 
 
 def normalize_label(text: str) -> str:
@@ -63,19 +64,28 @@ def is_named_label(key: str, labels: frozenset[str]) -> bool:
 
 
 class RuleSet:
-    """The rules in force, in precedence order: built-in first, then user files."""
+    """The rules in force, in precedence order: the built-in ones first when `builtin`, then `rules`."""
 
-    def __init__(self, rules: list[Rule]) -> None:
-        self.rules = rules
+    def __init__(self, rules: list[Rule], builtin: bool = False) -> None:
+        self._builtin = builtin
+        self._added = rules
+        self._rules = None if builtin else rules
         self._by_host: dict[str, SiteRules] = {}
         self._by_rules: dict[tuple[int, ...], SiteRules] = {}
 
+    @property
+    def rules(self) -> list[Rule]:
+        """Every rule in force, in order; the built-in ones read from their file on first use."""
+        if self._rules is None:
+            self._rules = [*_builtin_rules(), *self._added]
+        return self._rules
+
     def __getstate__(self) -> dict[str, Any]:
         """Compiled selectors do not pickle (a worker started by spawn gets the rules this way)."""
-        return {"rules": self.rules}
+        return {"rules": self._added, "builtin": self._builtin}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__init__(state["rules"])
+        self.__init__(state["rules"], state["builtin"])
 
     def for_host(self, host: str) -> SiteRules:
         """The merged rules for `host`.
@@ -107,27 +117,35 @@ class RuleSet:
 
     def with_files(self, paths: list[Path]) -> RuleSet:
         """This rule set followed by the rules of each file, in order."""
-        rules = list(self.rules)
+        rules = list(self._added)
         for path in paths:
             rules.extend(load_rules_file(path))
-        return RuleSet(rules)
+        return RuleSet(rules, self._builtin)
 
     @property
     def digest_source(self) -> str:
-        """A text that changes whenever any rule in force changes (for incremental runs)."""
-        return repr([(rule.hosts, sorted(rule.values.items())) for rule in self.rules])
+        """A text that changes whenever any rule in force changes (for incremental runs): the
+        built-in rules by their file's digest, so a run that finds nothing to convert never
+        parses them; the others as read, so a user's comments and layout count for nothing."""
+        added = [(rule.hosts, sorted(rule.values.items())) for rule in self._added]
+        return repr([_builtin_digest(), *added] if self._builtin else added)
 
 
-def _load_builtin() -> RuleSet:
-    text = BUILTIN_PATH.read_text(encoding="utf-8")
-    return RuleSet(parse_rules(text, BUILTIN_ORIGIN, check_values=False))
+@cache
+def _builtin_rules() -> list[Rule]:
+    return parse_rules(BUILTIN_PATH.read_text(encoding="utf-8"), BUILTIN_ORIGIN, check_values=False)
+
+
+@cache
+def _builtin_digest() -> str:
+    return f"{BUILTIN_ORIGIN} {hashlib.sha256(BUILTIN_PATH.read_bytes()).hexdigest()}"
+
+
+BUILTIN = RuleSet([], builtin=True)
 
 
 def __getattr__(name: str) -> Any:
-    """`BUILTIN`, read on first use; `SiteRules` where the modules that clean import it from."""
-    if name == "BUILTIN":
-        value = globals()["BUILTIN"] = _load_builtin()
-        return value
+    """`SiteRules` where the modules that clean import it from, loaded with the first of them."""
     if name == "SiteRules":
         from .siterules import SiteRules
 
