@@ -38,7 +38,7 @@ from .clitypes import (
     timeout_option,
     user_rules_file,
 )
-from .learn import DEFAULT_MAX_CHARS, DEFAULT_MIN_ARTICLES, DEFAULT_MIN_SHARE
+from .learndefaults import DEFAULT_MAX_CHARS, DEFAULT_MIN_ARTICLES, DEFAULT_MIN_SHARE
 from .limits import DEFAULT_MAX_BYTES, DEFAULT_SETTLE_SECONDS
 from .paths import STREAM_FORMATS, display_path, is_inside
 from .rulesfile import MAX_RULES_BYTES

@@ -35,6 +35,7 @@ from pathlib import Path
 
 from . import __version__
 from .article import Article
+from .learndefaults import DEFAULT_MAX_CHARS, DEFAULT_MIN_ARTICLES, DEFAULT_MIN_SHARE
 from .limits import DEFAULT_MAX_BYTES, DEFAULT_TIMEOUT_SECONDS, each_input, read_input
 from .paths import display_path, is_inside
 from .recurring import could_be_boilerplate, is_prose
@@ -45,9 +46,6 @@ from .tree import leaf_blocks, text_of
 from .urls import host_of, site_of
 from .write import replacement_problem
 
-DEFAULT_MIN_ARTICLES = 3
-DEFAULT_MIN_SHARE = 0.2
-DEFAULT_MAX_CHARS = 200
 # How a file `feedclean learn` wrote begins: only such a file (or an empty one) is replaced by -o.
 HEADER_START = "# Boilerplate learned by feedclean learn"
 

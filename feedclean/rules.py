@@ -3,113 +3,32 @@
 The built-in knowledge ships as ``rules/builtin.toml`` in the same format users
 write, so the cleaner has no publisher names in its code. A `RuleSet` is the
 ordered list of rules in force; `RuleSet.for_host` merges the ones that apply
-to an article's host into a compiled `SiteRules`, cached per host.
+to an article's host into a compiled `SiteRules` (siterules.py), cached per host.
+
+Every command imports this module, and many runs never compile a site (--help,
+`feedclean feed`, a re-run that finds nothing changed): so the built-in rules
+are read when first needed (a run's fingerprint needs only their file's digest),
+and `SiteRules`, with lxml, cssselect and the pattern tables it needs, loads
+when the first host is compiled.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
-from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
-from typing import Any
-from zoneinfo import ZoneInfo
+from typing import TYPE_CHECKING, Any
 
-from cssselect import HTMLTranslator
-from cssselect import parse as parse_css
-from cssselect.parser import Class, Element
-from lxml import etree
+from .rulesfile import Rule, load_rules_file, parse_rules
 
-from .dates import DateFormat
-from .rulesfile import (
-    LIST_KEYS,
-    REWRITE_FIELDS,
-    SCALAR_KEYS,
-    TABLE_LIST_KEYS,
-    Rule,
-    load_rules_file,
-    parse_rules,
-)
-from .textrules import CaptionText, TextRules
-from .urls import HOSTS_REMEMBERED, PatternTable, QueryFilter, Wrappers
+if TYPE_CHECKING:
+    from .siterules import SiteRules
 
 BUILTIN_ORIGIN = "built-in"
 # The package's own file, read as a plain path: importlib.resources cost 8 ms of every start, and
 # feedclean is installed as files (its code digest reads them too).
 BUILTIN_PATH = Path(__file__).with_name("rules") / "builtin.toml"
-_CSS = HTMLTranslator()
-
-
-@dataclass(slots=True)
-class Rewrite:
-    pattern: re.Pattern[str]
-    replace: str
-    origin: str
-
-
-class SiteRules:
-    """The rules in force for one host, merged and compiled for the cleaner."""
-
-    def __init__(self, rules: list[Rule]) -> None:
-        """`rules` in priority order: the first rule's scalars win, its list entries come first."""
-        merged: dict[str, list[tuple[Any, str]]] = {key: [] for key in (*LIST_KEYS, *TABLE_LIST_KEYS)}
-        scalars: dict[str, Any] = {}
-        self._origins: dict[tuple[str, str], str] = {}
-        for rule in rules:
-            for key, value in rule.values.items():
-                if key in SCALAR_KEYS:
-                    if key not in scalars:
-                        scalars[key] = value
-                        self._origins[(key, value)] = rule.origin
-                else:
-                    merged[key].extend((item, rule.origin) for item in value)
-        self.name: str | None = scalars.get("name")
-        self.timezone: ZoneInfo | None = ZoneInfo(scalars["timezone"]) if "timezone" in scalars else None
-        self.date_formats = tuple(DateFormat(item, origin) for item, origin in merged["date_format"])
-        self.wrappers = Wrappers([(item["host"], item.get("path", ""), item["param"]) for item, _ in merged["unwrap"]])
-        self.rewrites = [
-            Rewrite(re.compile(item["pattern"]), _to_template(item["replace"]), origin)
-            for item, origin in merged["rewrite_links"]
-        ]
-        self.embeds = [(re.compile(item["pattern"]), item["replace"], origin) for item, origin in merged["embeds"]]
-        # Share endpoints and feed services' links, looked up together: one probe per link.
-        self.junk_links = _pattern_table(merged["share_links"] + merged["feed_links"])
-        self.junk_link_keys = {item: key for key in ("feed_links", "share_links") for item, _ in merged[key]}
-        self.related_labels = frozenset(label_key(item) for item, _ in merged["related_labels"])
-        self.readmore_labels = frozenset(label_key(item) for item, _ in merged["readmore_labels"])
-        self.tag_paths = tuple(item.lower() for item, _ in merged["tag_paths"])
-        self.profile_hosts = frozenset(item.lower().removeprefix("www.") for item, _ in merged["profile_hosts"])
-        self.trackers = _pattern_table(merged["trackers"])
-        self.opaque_redirects = _pattern_table(merged["opaque_redirects"])
-        self.tracker_file_words = frozenset(item.lower() for item, _ in merged["tracker_file_words"])
-        # One search finds the few image names worth splitting into words.
-        self.tracker_file_pattern = re.compile("|".join(map(re.escape, sorted(self.tracker_file_words))) or "(?!)")
-        self.share_icons = frozenset(item.lower() for item, _ in merged["share_icons"])
-        self.footer_hosts = frozenset(item.lower().removeprefix("www.") for item, _ in merged["footer_links"])
-        self.share_labels = frozenset(normalize_label(item) for item, _ in merged["share_labels"])
-        self.strip = SelectorSet([item for item, _ in merged["strip"]])
-        self.captions = SelectorSet([item for item, _ in merged["captions"]])
-        self.caption_text = CaptionText([item for item, _ in merged["caption_text"]])
-        self.strip_text = TextRules(merged["strip_text"])
-        self.rights = TextRules(merged["rights"])
-        self.widget_markers = frozenset(item.lower() for item, _ in merged["widget_markers"])
-        self.tracking = QueryFilter([item for item, _ in merged["tracking_params"]])
-        for key, items in merged.items():
-            for item, origin in items:
-                self._origins.setdefault((key, _item_name(key, item)), origin)
-
-    def describe(self, key: str, item: str) -> str:
-        """How `feedclean explain` names a rule: its key, the item, and where it came from."""
-        origin = self._origins.get((key, item))
-        return f"{key} '{item}' ({origin})" if origin else f"{key} '{item}'"
-
-
-def _item_name(key: str, item: Any) -> str:
-    """The string that identifies one entry of a rule list (a table entry by its host or pattern)."""
-    if key == "unwrap":
-        return item["host"]
-    if key in ("rewrite_links", "embeds"):
-        return item["pattern"]
-    return item
 
 
 def normalize_label(text: str) -> str:
@@ -144,92 +63,29 @@ def is_named_label(key: str, labels: frozenset[str]) -> bool:
     return False
 
 
-def _pattern_table(items: list[tuple[str, str]]) -> PatternTable:
-    return PatternTable([pattern for pattern, _ in items])
-
-
-class SelectorSet:
-    """CSS selectors, matched cheaply: plain tag and class selectors by set look-up
-    during the cleaner's one pass over the tree, anything else by one XPath per document."""
-
-    __slots__ = ("_complex", "_sources", "classes", "tags", "xpath")
-
-    def __init__(self, selectors: list[str]) -> None:
-        self._sources: dict[str, str] = {}
-        self._complex: list[tuple[etree.XPath, str]] = []
-        tags: set[str] = set()
-        classes: set[str] = set()
-        for css in selectors:
-            for selector in parse_css(css):
-                parsed = selector.parsed_tree
-                if selector.pseudo_element is None and isinstance(parsed, Element) and parsed.element and not parsed.namespace:
-                    tags.add(parsed.element.lower())
-                    self._sources.setdefault(parsed.element.lower(), css)
-                elif (
-                    selector.pseudo_element is None
-                    and isinstance(parsed, Class)
-                    and isinstance(parsed.selector, Element)
-                    and parsed.selector.element is None
-                ):
-                    classes.add(parsed.class_name)
-                    self._sources.setdefault("." + parsed.class_name, css)
-                else:
-                    self._complex.append((etree.XPath(_CSS.selector_to_xpath(selector)), css))
-        self.tags = frozenset(tags)
-        self.classes = frozenset(classes)
-        paths = [path.path for path, _ in self._complex]
-        self.xpath = etree.XPath(" | ".join(paths)) if paths else None
-
-    def complex_elements(self, root: etree._Element) -> list[etree._Element]:
-        """The elements under `root` that the selectors needing XPath match, in document order."""
-        return self.xpath(root) if self.xpath is not None else []
-
-    def complex_matches(self, root: etree._Element) -> set[etree._Element]:
-        """The same as a set, for `matches`."""
-        return set(self.complex_elements(root))
-
-    def matches(self, element: etree._Element, complex_matches: set[etree._Element]) -> bool:
-        return element.tag in self.tags or self.matches_class(element) or element in complex_matches
-
-    def matches_class(self, element: etree._Element) -> bool:
-        """Whether a plain class selector matches `element`."""
-        if self.classes:
-            names = element.get("class")
-            return bool(names) and not self.classes.isdisjoint(names.split())
-        return False
-
-    def which(self, element: etree._Element, root: etree._Element) -> str:
-        """The selector, as written, that matches `element` (for `feedclean explain`)."""
-        if element.tag in self._sources:
-            return self._sources[element.tag]
-        for name in (element.get("class") or "").split():
-            if "." + name in self._sources:
-                return self._sources["." + name]
-        return next((css for path, css in self._complex if element in path(root)), "?")
-
-
-def _to_template(replace: str) -> str:
-    r"""Turn "\1" group references into str.format fields beside the named ones."""
-    template = re.sub(r"\\(\d)", r"{g\1}", replace.replace("{", "{{").replace("}", "}}"))
-    for name in REWRITE_FIELDS:
-        template = template.replace(f"{{{{{name}}}}}", f"{{{name}}}")
-    return template
-
-
 class RuleSet:
-    """The rules in force, in precedence order: built-in first, then user files."""
+    """The rules in force, in precedence order: the built-in ones first when `builtin`, then `rules`."""
 
-    def __init__(self, rules: list[Rule]) -> None:
-        self.rules = rules
+    def __init__(self, rules: list[Rule], builtin: bool = False) -> None:
+        self._builtin = builtin
+        self._added = rules
+        self._rules = None if builtin else rules
         self._by_host: dict[str, SiteRules] = {}
         self._by_rules: dict[tuple[int, ...], SiteRules] = {}
 
+    @property
+    def rules(self) -> list[Rule]:
+        """Every rule in force, in order; the built-in ones read from their file on first use."""
+        if self._rules is None:
+            self._rules = [*_builtin_rules(), *self._added]
+        return self._rules
+
     def __getstate__(self) -> dict[str, Any]:
         """Compiled selectors do not pickle (a worker started by spawn gets the rules this way)."""
-        return {"rules": self.rules}
+        return {"rules": self._added, "builtin": self._builtin}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__init__(state["rules"])
+        self.__init__(state["rules"], state["builtin"])
 
     def for_host(self, host: str) -> SiteRules:
         """The merged rules for `host`.
@@ -243,6 +99,9 @@ class RuleSet:
         """
         site = self._by_host.get(host)
         if site is None:
+            from .siterules import SiteRules
+            from .urls import HOSTS_REMEMBERED
+
             ranked = sorted(
                 ((rank, index) for index, rule in enumerate(self.rules) if (rank := rule.applies_to(host))),
                 reverse=True,
@@ -258,20 +117,37 @@ class RuleSet:
 
     def with_files(self, paths: list[Path]) -> RuleSet:
         """This rule set followed by the rules of each file, in order."""
-        rules = list(self.rules)
+        rules = list(self._added)
         for path in paths:
             rules.extend(load_rules_file(path))
-        return RuleSet(rules)
+        return RuleSet(rules, self._builtin)
 
     @property
     def digest_source(self) -> str:
-        """A text that changes whenever any rule in force changes (for incremental runs)."""
-        return repr([(rule.hosts, sorted(rule.values.items())) for rule in self.rules])
+        """A text that changes whenever any rule in force changes (for incremental runs): the
+        built-in rules by their file's digest, so a run that finds nothing to convert never
+        parses them; the others as read, so a user's comments and layout count for nothing."""
+        added = [(rule.hosts, sorted(rule.values.items())) for rule in self._added]
+        return repr([_builtin_digest(), *added] if self._builtin else added)
 
 
-def _load_builtin() -> RuleSet:
-    text = BUILTIN_PATH.read_text(encoding="utf-8")
-    return RuleSet(parse_rules(text, BUILTIN_ORIGIN, check_values=False))
+@cache
+def _builtin_rules() -> list[Rule]:
+    return parse_rules(BUILTIN_PATH.read_text(encoding="utf-8"), BUILTIN_ORIGIN, check_values=False)
 
 
-BUILTIN = _load_builtin()
+@cache
+def _builtin_digest() -> str:
+    return f"{BUILTIN_ORIGIN} {hashlib.sha256(BUILTIN_PATH.read_bytes()).hexdigest()}"
+
+
+BUILTIN = RuleSet([], builtin=True)
+
+
+def __getattr__(name: str) -> Any:
+    """`SiteRules` where the modules that clean import it from, loaded with the first of them."""
+    if name == "SiteRules":
+        from .siterules import SiteRules
+
+        return SiteRules
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -8,17 +8,9 @@ from __future__ import annotations
 
 import re
 import stat
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-from cssselect import HTMLTranslator, SelectorError
-from lxml import etree
-
-from .dates import date_format_problem
-from .textrules import TEXT_FLAGS
 
 LIST_KEYS = (
     "strip",
@@ -52,11 +44,8 @@ KNOWN_KEYS = frozenset(("hosts", *LIST_KEYS, *TABLE_LIST_KEYS, *SCALAR_KEYS))
 _REGEX_KEYS = ("strip_text", "rights", "caption_text")
 _SELECTOR_KEYS = ("strip", "captions")
 
-_CSS = HTMLTranslator()
 _RULE_HEADER = re.compile(r"\s*\[\[\s*rule\s*\]\]")
 _HOST_NAME = re.compile(r"[^\W_](?:[\w-]*[^\W_])?(?:\.[^\W_](?:[\w-]*[^\W_])?)*")
-# An element for trying selectors on: some only fail when evaluated (an undeclared namespace prefix).
-_PROBE = etree.Element("p")
 # A rules file larger than this is a mistake (a log, a device), not rules.
 MAX_RULES_BYTES = 1024 * 1024
 
@@ -106,9 +95,12 @@ def load_rules_file(path: Path) -> list[Rule]:
 def parse_rules(text: str, origin: str, check_values: bool = True) -> list[Rule]:
     """Parse and validate rules TOML; `origin` names the source in errors and listings.
 
-    `check_values` off skips compiling every pattern and selector to try it
-    (the built-in rules, checked by the tests, load faster at each start).
+    `check_values` off skips compiling every pattern and selector and opening
+    every time zone to try it (the built-in rules, checked by the tests, load
+    faster at each start, without lxml, cssselect or zoneinfo).
     """
+    import tomllib  # here, not above: --help and `feedclean feed` read no rules
+
     try:
         document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
@@ -188,11 +180,8 @@ def _check_rule(table: Any, index: int, source: _Source, origin: str, check_valu
             if not isinstance(table[key], str):
                 raise fail(f"{key!r} must be a string", key)
             values[key] = table[key]
-    if "timezone" in values:
-        try:
-            ZoneInfo(values["timezone"])
-        except (ZoneInfoNotFoundError, ValueError, OSError):
-            raise fail(f"unknown time zone {values['timezone']!r} (use an IANA name like 'Europe/Paris')", "timezone") from None
+    if "timezone" in values and check_values and not _is_time_zone(values["timezone"]):
+        raise fail(f"unknown time zone {values['timezone']!r} (use an IANA name like 'Europe/Paris')", "timezone")
     for key in LIST_KEYS:
         if key in table:
             items = table[key]
@@ -205,7 +194,8 @@ def _check_rule(table: Any, index: int, source: _Source, origin: str, check_valu
             values[key] = tuple(items)
     for key, fields in TABLE_LIST_KEYS.items():
         if key in table:
-            values[key] = tuple(_check_table_item(key, item, fields, fail) for item in _as_list(table[key], key, fail))
+            items = _as_list(table[key], key, fail)
+            values[key] = tuple(_check_table_item(key, item, fields, fail, check_values) for item in items)
     return Rule(origin=where, hosts=tuple(normalized), values=values)
 
 
@@ -224,26 +214,49 @@ def _as_list(value: Any, key: str, fail: Any) -> list[Any]:
     return value
 
 
+def _is_time_zone(name: str) -> bool:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        return False
+    return True
+
+
 def _item_problem(key: str, item: str) -> str | None:
-    """What is wrong with one entry of a list key, or None."""
+    """What is wrong with one entry of a list key, or None. What it takes to try one (the
+    cleaner's regex flags, lxml and cssselect, the date formats) loads only for a user's file."""
     if key in _REGEX_KEYS:
+        from .textrules import TEXT_FLAGS
+
         try:
             re.compile(item, TEXT_FLAGS)
         except re.error as error:
             return f"invalid regular expression in {key!r}: {item!r}: {error}"
     elif key in _SELECTOR_KEYS:
-        try:
-            etree.XPath(_CSS.css_to_xpath(item))(_PROBE)
-        except (SelectorError, etree.XPathError) as error:
-            return f"invalid CSS selector in {key!r}: {item!r}: {error} (namespaces and pseudo-elements are not supported)"
+        return _selector_problem(key, item)
     elif key == "date_format":
+        from .dates import date_format_problem
+
         problem = date_format_problem(item)
         if problem:
             return f"invalid date format in 'date_format': {item!r}: {problem}"
     return None
 
 
-def _check_table_item(key: str, item: Any, fields: tuple[str, str], fail: Any) -> dict[str, str]:
+def _selector_problem(key: str, item: str) -> str | None:
+    from cssselect import HTMLTranslator, SelectorError
+    from lxml import etree
+
+    try:  # evaluated too: some only fail then (an undeclared namespace prefix)
+        etree.XPath(HTMLTranslator().css_to_xpath(item))(etree.Element("p"))
+    except (SelectorError, etree.XPathError) as error:
+        return f"invalid CSS selector in {key!r}: {item!r}: {error} (namespaces and pseudo-elements are not supported)"
+    return None
+
+
+def _check_table_item(key: str, item: Any, fields: tuple[str, str], fail: Any, check_values: bool) -> dict[str, str]:
     allowed = {*fields, *_OPTIONAL_FIELDS[key]}
     well_formed = isinstance(item, dict) and set(fields) <= set(item) <= allowed
     if not well_formed or not all(isinstance(value, str) for value in item.values()) or not item[fields[0]]:
@@ -251,6 +264,8 @@ def _check_table_item(key: str, item: Any, fields: tuple[str, str], fail: Any) -
         raise fail(f"each entry of {key!r} must be a table with {' and '.join(fields)}{optional} (strings)", key)
     if key == "unwrap":
         return _check_unwrap(item, fail)
+    if not check_values:
+        return dict(item)
     try:
         regex = re.compile(item["pattern"])
     except re.error as error:
