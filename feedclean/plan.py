@@ -72,11 +72,11 @@ def plan(paths: list[Path], options: Options, rules: RuleSet, state: State) -> I
                 continue
             seen.add(found.key)
         output_rel, folder_rel = output_names(found.relative, suffix)
-        output = f"{output_dir}{os.sep}{output_rel}"
         if not several_roots and found.relative.rpartition("/")[0] != folder:
             folder, claimed = found.relative.rpartition("/")[0], {}
         if (several_roots or found.shares_stem) and claimed.setdefault(output_rel, found.key) != found.key:
-            yield Outcome(display, "failed", f"its output {display_path(output)} is also another input's; rename one of them")
+            shown = display_path(f"{output_dir}{os.sep}{output_rel}")
+            yield Outcome(display, "failed", f"its output {shown} is also another input's; rename one of them")
             continue
         clash = items.clash(found, output_rel, folder_rel, output_dir)
         if clash is not None:
@@ -87,7 +87,7 @@ def plan(paths: list[Path], options: Options, rules: RuleSet, state: State) -> I
         except OSError as error:
             yield Outcome(display, "failed", f"cannot read: {error.strerror or error}")
             continue
-        item = _plan_one(found, display, status, output, output_rel, folder_rel, fingerprint, options, known, check_owners)
+        item = _plan_one(found, display, status, output_dir, output_rel, folder_rel, fingerprint, options, known, check_owners)
         yield dry_run_outcome(item) if options.dry_run and isinstance(item, Task) else item
 
 
@@ -150,7 +150,7 @@ def _plan_one(
     found: Found,
     display: str,
     status: os.stat_result,
-    output: str,
+    output_dir: str,
     output_rel: str,
     folder_rel: str,
     fingerprint: str,
@@ -159,7 +159,7 @@ def _plan_one(
     check_owners: bool,
 ) -> Outcome | Task:
     """The task for one input, or the outcome that makes one needless; `state` None when it was blank."""
-    output_dir = os.fspath(options.output_dir)
+    output = f"{output_dir}{os.sep}{output_rel}"
     if not stat.S_ISREG(status.st_mode):
         return Outcome(display, "failed", "not a regular file (a folder, FIFO, device or socket)")
     if status.st_size > options.max_bytes:
@@ -177,7 +177,7 @@ def _plan_one(
         if other is not None:
             return Outcome(display, "failed", f"its output {display_path(output)} is already the output of {display_path(other)}")
     known_status = output_status if record is not None and record.output == output_rel else None
-    reason = _reason_to_convert(record, status, known_status, fingerprint, options)
+    reason = _reason_to_convert(record, status, known_status, output_dir, fingerprint, options)
     if reason is None:
         return Outcome(display, "unchanged", output=display_path(f"{output_dir}{os.sep}{record.output}"))
     owned = state.written_in(folder_rel) if state is not None else {}
@@ -196,7 +196,12 @@ def _plan_one(
 
 
 def _reason_to_convert(
-    record: Record | None, status: os.stat_result, output_status: os.stat_result | None, fingerprint: str, options: Options
+    record: Record | None,
+    status: os.stat_result,
+    output_status: os.stat_result | None,
+    output_dir: str,
+    fingerprint: str,
+    options: Options,
 ) -> str | None:
     """Why the input needs converting, "touched" if only its content hash can tell, None if not."""
     if options.force:
@@ -208,7 +213,7 @@ def _reason_to_convert(
     if record.merged and not options.dedupe:
         return "duplicate no longer merged"
     if not record.merged:
-        key = output_key(f"{os.fspath(options.output_dir)}{os.sep}{record.output}", output_status)
+        key = output_key(f"{output_dir}{os.sep}{record.output}", output_status)
         if key is None:
             return "output missing"
         if key != (record.output_size, record.output_mtime_ns):

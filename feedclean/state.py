@@ -223,12 +223,12 @@ class State:
 
     def lookup(self, input_key: str, output_format: str) -> Record | None:
         """The record of `input_key` converted to `output_format` (one input may have .md and .json)."""
-        rows = self._records("SELECT * FROM files WHERE input = ? AND format = ?", (path_bytes(input_key), output_format))
+        rows = self._records("SELECT * FROM files WHERE input = ? AND format = ?", (_blob(input_key), output_format))
         return next(iter(rows), None)
 
     def owner_of(self, output: str, input_key: str) -> str | None:
         """Another input whose output is `output`, if that input still exists."""
-        rows = self._records("SELECT * FROM files WHERE output = ? AND input != ?", (path_bytes(output), path_bytes(input_key)))
+        rows = self._records("SELECT * FROM files WHERE output = ? AND input != ?", (_blob(output), _blob(input_key)))
         return next((record.input for record in rows if os.path.exists(record.input)), None)
 
     def duplicate_urls(self, output_format: str) -> list[str]:
@@ -244,7 +244,7 @@ class State:
 
     def written(self, path: str) -> Written | None:
         """What feedclean wrote at `path` (relative to OUT), if the state says it wrote it."""
-        return next(iter(self._written("SELECT * FROM outputs WHERE path = ?", (path_bytes(path),))), None)
+        return next(iter(self._written("SELECT * FROM outputs WHERE path = ?", (_blob(path),))), None)
 
     def written_in(self, folder: str) -> dict[str, Written]:
         """What feedclean wrote in `folder` (relative to OUT, ending in "/") under an item's name: a feed's items."""
@@ -276,7 +276,7 @@ class State:
         self._write_many(_SAVE, [_record_row(record) for record in records])
 
     def forget(self, record: Record) -> None:
-        self._write("DELETE FROM files WHERE input = ? AND format = ?", (path_bytes(record.input), record.format))
+        self._write("DELETE FROM files WHERE input = ? AND format = ?", (_blob(record.input), record.format))
 
     def own(self, written: Written) -> None:
         """Record a file feedclean wrote: from now on it may replace or remove it, as long as it holds this."""
@@ -284,7 +284,7 @@ class State:
 
     def disown(self, path: str) -> None:
         """Forget a file feedclean removed: whatever appears there later is not its own."""
-        self._write("DELETE FROM outputs WHERE path = ?", (path_bytes(path),))
+        self._write("DELETE FROM outputs WHERE path = ?", (_blob(path),))
 
     def checkpoint(self) -> None:
         """Commit what is recorded so far; a killed run then loses at most the last stretch."""
@@ -364,13 +364,20 @@ def _record_row(record: Record) -> tuple:
     """A record as the row the state keeps: its paths as bytes."""
     key, output_format, size, mtime_ns, content, options, output, output_size, output_mtime_ns, url, fetched, merged = record
     return (
-        path_bytes(key), output_format, size, mtime_ns, content, options, path_bytes(output), output_size, output_mtime_ns,
+        _blob(key), output_format, size, mtime_ns, content, options, _blob(output), output_size, output_mtime_ns,
         url, fetched, int(merged),
     )  # fmt: skip
 
 
 def _written_row(written: Written) -> tuple:
-    return (path_bytes(written.path), written.digest, written.size, written.mtime_ns)
+    return (_blob(written.path), written.digest, written.size, written.mtime_ns)
+
+
+def _blob(path: str) -> bytearray:
+    """A path as the BLOB the state keeps it as: its bytes, in a bytearray. sqlite3 binds an int,
+    float, str or bytearray as it is, but runs any other value (bytes too) through its adapters,
+    a failed attribute look-up with its error message each: a third of what saving a row cost."""
+    return bytearray(path_bytes(path))
 
 
 def _written(row: tuple) -> Written | None:
