@@ -25,6 +25,9 @@ _PROXY_UNWRAP_DEPTH = 4
 # Hosts whose look-ups a table keeps at hand (a PatternTable's entries, a RuleSet's merged rules);
 # past this many it starts again.
 HOSTS_REMEMBERED = 4096
+# URLs whose unwrapping or tracking-free form a site's table keeps at hand: a feed's items, and the
+# dumps of one feed, repeat their share links, proxied pictures and footers. Past this many it starts again.
+URLS_REMEMBERED = 2048
 _SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*):")
 _SPACES = re.compile(r"[\s\x00-\x1f\x7f]+")
 _UNSAFE_IN_URL = re.compile(r"[\x00-\x20\"<>`\x7f]")
@@ -148,11 +151,12 @@ class Wrappers:
     dictionary probe per label of its host.
     """
 
-    __slots__ = ("_any_host", "_by_host")
+    __slots__ = ("_any_host", "_by_host", "_unwrapped")
 
     def __init__(self, entries: list[tuple[str, str, str]]) -> None:
         self._by_host: dict[str, list[tuple[str, str]]] = {}
         self._any_host: list[tuple[str, str]] = []
+        self._unwrapped: dict[str, str] = {}
         for host, path, param in entries:
             if host == "*":
                 self._any_host.append((path, param))
@@ -172,6 +176,20 @@ class Wrappers:
             if path.startswith(prefix) and _query_value(query, param):
                 return "*", param
         return None
+
+    def unwrap(self, url: str) -> str:
+        """The URL that `url` wraps, through wrappers nested up to _PROXY_UNWRAP_DEPTH deep, or
+        `url` itself; worked out once per URL."""
+        unwrapped = self._unwrapped.get(url)
+        if unwrapped is None:
+            unwrapped = url
+            for _ in range(_PROXY_UNWRAP_DEPTH):
+                inner = self.inner(unwrapped)
+                if inner is None:
+                    break
+                unwrapped = inner
+            _remember(self._unwrapped, url, unwrapped)
+        return unwrapped
 
     def inner(self, url: str) -> str | None:
         """The URL that `url` wraps, or None when it wraps nothing (always, without a query)."""
@@ -220,12 +238,13 @@ def unwrap_proxy_url(url: str, wrappers: Wrappers) -> str:
     """
     if "?" not in url:
         return url  # the usual link: nothing wraps an address without a query
-    for _ in range(_PROXY_UNWRAP_DEPTH):
-        inner = wrappers.inner(url)
-        if inner is None:
-            return url
-        url = inner
-    return url
+    return wrappers.unwrap(url)
+
+
+def _remember(table: dict[str, str], url: str, value: str) -> None:
+    if len(table) >= URLS_REMEMBERED:
+        table.clear()
+    table[url] = value
 
 
 def _query_value(query: str, name: str) -> str:
@@ -251,7 +270,7 @@ class QueryFilter:
     on other links. Names and values compare case-insensitively.
     """
 
-    __slots__ = ("_names", "_prefixes", "_valued", "_valued_names")
+    __slots__ = ("_dropped", "_names", "_prefixes", "_valued", "_valued_names")
 
     def __init__(self, entries: list[str] | tuple[str, ...]) -> None:
         names, prefixes, valued = set(), [], []
@@ -267,9 +286,18 @@ class QueryFilter:
         self._prefixes = tuple(prefixes)
         self._valued = tuple(valued)
         self._valued_names = frozenset(name for name, _ in valued)
+        self._dropped: dict[str, str] = {}
 
     def __bool__(self) -> bool:
         return bool(self._names or self._prefixes or self._valued)
+
+    def dropped_from(self, url: str) -> str:
+        """`url` without its tracking parameters (see drop_tracking), worked out once per URL."""
+        kept = self._dropped.get(url)
+        if kept is None:
+            kept = _without_tracking(url, self)
+            _remember(self._dropped, url, kept)
+        return kept
 
     def is_tracking(self, piece: str) -> bool:
         """Whether one `name=value` piece of a query string tracks."""
@@ -287,9 +315,13 @@ class QueryFilter:
 
 def drop_tracking(url: str, tracking: QueryFilter) -> str:
     """`url` without its tracking parameters; the rest (other parameters, fragment) byte for byte."""
-    query_start = url.find("?")
-    if query_start == -1 or not tracking:
+    if "?" not in url or not tracking:
         return url
+    return tracking.dropped_from(url)
+
+
+def _without_tracking(url: str, tracking: QueryFilter) -> str:
+    query_start = url.find("?")
     fragment_start = url.find("#", query_start)
     end = len(url) if fragment_start == -1 else fragment_start
     pieces = url[query_start + 1 : end].split("&")
