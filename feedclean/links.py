@@ -60,16 +60,20 @@ _FEED_ICON_WORD = "rss"
 _GROUP_FIELDS = tuple(f"g{number}" for number in range(10))
 
 
+# A found link and the rule that found it, as (key, item): described only when explaining.
+FoundLink = tuple[etree._Element, tuple[str, str]]
+
+
 class Found:
     """What one pass over the tree found to act on once the pass is over."""
 
     __slots__ = ("feed", "footer", "icons", "marked", "scripted", "share", "stripped")
 
     def __init__(self) -> None:
-        self.share: list[tuple[etree._Element, str]] = []
-        self.icons: list[tuple[etree._Element, str]] = []
-        self.feed: list[tuple[etree._Element, str]] = []
-        self.footer: list[tuple[etree._Element, str]] = []
+        self.share: list[FoundLink] = []
+        self.icons: list[FoundLink] = []
+        self.feed: list[FoundLink] = []
+        self.footer: list[FoundLink] = []
         self.stripped: list[etree._Element] = []
         self.marked: list[etree._Element] = []
         self.scripted: list[etree._Element] = []
@@ -111,15 +115,13 @@ def scan(article: Article, site: SiteRules) -> Found:
     return found
 
 
-def _icon_rows(
-    icons: list[tuple[etree._Element, str]], share: list[tuple[etree._Element, str]]
-) -> list[tuple[etree._Element, str]]:
+def _icon_rows(icons: list[FoundLink], share: list[FoundLink]) -> list[FoundLink]:
     """The network icons that sit in a share row: two or more links in one parent (share
     endpoints found by address count among them) whose targets look like sharing. A lone logo,
     or a row of logos linking to the networks' own pages, is the article's picture of them."""
     if not icons:
         return []
-    rows: dict[etree._Element, list[tuple[etree._Element, str]]] = {}
+    rows: dict[etree._Element, list[FoundLink]] = {}
     for icon in icons:
         rows.setdefault(icon[0].getparent(), []).append(icon)
     endpoints = Counter(link.getparent() for link, _ in share)
@@ -173,7 +175,7 @@ def _fix_link(
     pattern = site.junk_links.match(url, host)
     if pattern is not None:
         key = site.junk_link_keys[pattern]
-        (found.share if key == "share_links" else found.feed).append((element, site.describe(key, pattern)))
+        (found.share if key == "share_links" else found.feed).append((element, (key, pattern)))
     elif not url or url.startswith("#") or not is_allowed(url, LINK_SCHEMES):
         del element.attrib["href"]
         if url_scheme(url) == "javascript":
@@ -182,9 +184,9 @@ def _fix_link(
             trace.remove("link target (text kept)", f"<a> {href[:80]}", f"unsafe URL scheme {url_scheme(url)!r}")
         return
     elif (bare_host := host.removeprefix("www.")) in site.footer_hosts:
-        found.footer.append((element, site.describe("footer_links", bare_host)))
+        found.footer.append((element, ("footer_links", bare_host)))
     elif (network := _share_icon(element, site)) is not None:
-        found.icons.append((element, site.describe("share_icons", network)))
+        found.icons.append((element, ("share_icons", network)))
     if url != href:  # re-setting an unchanged value would only encode and copy it again
         element.set("href", url)
     if not len(element) and not (element.text or "").strip() and _is_picture(url, host, site):

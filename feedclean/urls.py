@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import html
 import re
+from typing import TypeVar
 from urllib.parse import unquote, urljoin
 
 # Schemes a link in the output may use; anything else (javascript:, vbscript:,
@@ -28,6 +29,7 @@ HOSTS_REMEMBERED = 4096
 # URLs whose unwrapping or tracking-free form a site's table keeps at hand: a feed's items, and the
 # dumps of one feed, repeat their share links, proxied pictures and footers. Past this many it starts again.
 URLS_REMEMBERED = 2048
+_Value = TypeVar("_Value")
 _SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*):")
 _SPACES = re.compile(r"[\s\x00-\x1f\x7f]+")
 _UNSAFE_IN_URL = re.compile(r"[\x00-\x20\"<>`\x7f]")
@@ -241,7 +243,7 @@ def unwrap_proxy_url(url: str, wrappers: Wrappers) -> str:
     return wrappers.unwrap(url)
 
 
-def _remember(table: dict[str, str], url: str, value: str) -> None:
+def _remember(table: dict[str, _Value], url: str, value: _Value) -> None:
     if len(table) >= URLS_REMEMBERED:
         table.clear()
     table[url] = value
@@ -364,11 +366,12 @@ class PatternTable:
     non-web scheme, matched as a prefix of the whole URL.
     """
 
-    __slots__ = ("_by_host", "_for_host", "_scheme_prefixes")
+    __slots__ = ("_by_host", "_by_url", "_for_host", "_scheme_prefixes")
 
     def __init__(self, patterns: list[str] | tuple[str, ...]) -> None:
         self._by_host: dict[str, list[tuple[str, str, str]]] = {}
         self._for_host: dict[str, list[tuple[str, str, str]]] = {}
+        self._by_url: dict[str, str | None] = {}
         self._scheme_prefixes: list[tuple[str, str]] = []
         for pattern in patterns:
             self._add(pattern)
@@ -400,11 +403,9 @@ class PatternTable:
             entries = self._remember(host)
         if not entries:
             return None
-        path, query = _HOST_PATH.match(url).group(2, 3)
-        for prefix, param, pattern in entries:
-            if path.startswith(prefix) and (not param or _has_param(query or "", param)):
-                return pattern
-        return None
+        if url not in self._by_url:  # a host with entries: each of its URLs' path and query is read once
+            _remember(self._by_url, url, _first_match(entries, url))
+        return self._by_url[url]
 
     def _remember(self, host: str) -> list[tuple[str, str, str]]:
         """The entries for `host` and for each domain above it, nearest first: worked out once
@@ -418,6 +419,15 @@ class PatternTable:
             self._for_host.clear()
         self._for_host[host] = entries
         return entries
+
+
+def _first_match(entries: list[tuple[str, str, str]], url: str) -> str | None:
+    """The first of a host's (path prefix, required parameter, pattern) entries that `url` matches."""
+    path, query = _HOST_PATH.match(url).group(2, 3)
+    for prefix, param, pattern in entries:
+        if path.startswith(prefix) and (not param or _has_param(query or "", param)):
+            return pattern
+    return None
 
 
 def _has_param(query: str, name: str) -> bool:
