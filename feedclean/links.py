@@ -169,8 +169,9 @@ def _fix_link(
     if href is None:
         return
     # An empty href points nowhere (an editor's leftover), not at the page it sits on.
-    url = tidy_url(href)
-    url = url and percent_encode_unsafe(_final_url(url, base, site, placeholders, trace))
+    tidied = tidy_url(href)
+    url = tidied and _final_url(tidied, base, site, placeholders, trace)
+    url = percent_encode_unsafe(url, tidied=url == tidied)
     host = url_host(url)
     pattern = site.junk_links.match(url, host)
     if pattern is not None:
@@ -267,7 +268,11 @@ def _is_emoji(alt: str) -> bool:
 def _fix_image(image: etree._Element, attributes: dict[str, str], base: str | None, site: SiteRules, trace: Trace | None) -> None:
     """Give the image one final, safe `src`, or remove it if it is a tracker or has none."""
     chosen, attribute = _image_source(attributes)
-    url = percent_encode_unsafe(_unwrapped(absolutize(tidy_url(chosen), base), attribute, site, trace)) if chosen else ""
+    url = ""
+    if chosen:
+        tidied = tidy_url(chosen)
+        url = _unwrapped(absolutize(tidied, base), attribute, site, trace)
+        url = percent_encode_unsafe(url, tidied=url == tidied)
     reason = None
     if not url or not is_allowed(url, IMAGE_SCHEMES):
         reason = "image without a usable source"
