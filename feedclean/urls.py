@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import html
 import re
-from typing import TypeVar
 from urllib.parse import unquote, urljoin
 
 # Schemes a link in the output may use; anything else (javascript:, vbscript:,
@@ -26,10 +25,6 @@ _PROXY_UNWRAP_DEPTH = 4
 # Hosts whose look-ups a table keeps at hand (a PatternTable's entries, a RuleSet's merged rules);
 # past this many it starts again.
 HOSTS_REMEMBERED = 4096
-# URLs whose unwrapping or tracking-free form a site's table keeps at hand: a feed's items, and the
-# dumps of one feed, repeat their share links, proxied pictures and footers. Past this many it starts again.
-URLS_REMEMBERED = 2048
-_Value = TypeVar("_Value")
 _SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*):")
 _SPACES = re.compile(r"[\s\x00-\x1f\x7f]+")
 _UNSAFE_IN_URL = re.compile(r"[\x00-\x20\"<>`\x7f]")
@@ -161,12 +156,11 @@ class Wrappers:
     dictionary probe per label of its host.
     """
 
-    __slots__ = ("_any_host", "_by_host", "_unwrapped")
+    __slots__ = ("_any_host", "_by_host")
 
     def __init__(self, entries: list[tuple[str, str, str]]) -> None:
         self._by_host: dict[str, list[tuple[str, str]]] = {}
         self._any_host: list[tuple[str, str]] = []
-        self._unwrapped: dict[str, str] = {}
         for host, path, param in entries:
             if host == "*":
                 self._any_host.append((path, param))
@@ -186,20 +180,6 @@ class Wrappers:
             if path.startswith(prefix) and _query_value(query, param):
                 return "*", param
         return None
-
-    def unwrap(self, url: str) -> str:
-        """The URL that `url` wraps, through wrappers nested up to _PROXY_UNWRAP_DEPTH deep, or
-        `url` itself; worked out once per URL."""
-        unwrapped = self._unwrapped.get(url)
-        if unwrapped is None:
-            unwrapped = url
-            for _ in range(_PROXY_UNWRAP_DEPTH):
-                inner = self.inner(unwrapped)
-                if inner is None:
-                    break
-                unwrapped = inner
-            _remember(self._unwrapped, url, unwrapped)
-        return unwrapped
 
     def inner(self, url: str) -> str | None:
         """The URL that `url` wraps, or None when it wraps nothing (always, without a query)."""
@@ -248,13 +228,12 @@ def unwrap_proxy_url(url: str, wrappers: Wrappers) -> str:
     """
     if "?" not in url:
         return url  # the usual link: nothing wraps an address without a query
-    return wrappers.unwrap(url)
-
-
-def _remember(table: dict[str, _Value], url: str, value: _Value) -> None:
-    if len(table) >= URLS_REMEMBERED:
-        table.clear()
-    table[url] = value
+    for _ in range(_PROXY_UNWRAP_DEPTH):
+        inner = wrappers.inner(url)
+        if inner is None:
+            return url
+        url = inner
+    return url
 
 
 def _query_value(query: str, name: str) -> str:
@@ -280,7 +259,7 @@ class QueryFilter:
     on other links. Names and values compare case-insensitively.
     """
 
-    __slots__ = ("_dropped", "_names", "_prefixes", "_valued", "_valued_names")
+    __slots__ = ("_names", "_prefixes", "_valued", "_valued_names")
 
     def __init__(self, entries: list[str] | tuple[str, ...]) -> None:
         names, prefixes, valued = set(), [], []
@@ -296,18 +275,9 @@ class QueryFilter:
         self._prefixes = tuple(prefixes)
         self._valued = tuple(valued)
         self._valued_names = frozenset(name for name, _ in valued)
-        self._dropped: dict[str, str] = {}
 
     def __bool__(self) -> bool:
         return bool(self._names or self._prefixes or self._valued)
-
-    def dropped_from(self, url: str) -> str:
-        """`url` without its tracking parameters (see drop_tracking), worked out once per URL."""
-        kept = self._dropped.get(url)
-        if kept is None:
-            kept = _without_tracking(url, self)
-            _remember(self._dropped, url, kept)
-        return kept
 
     def is_tracking(self, piece: str) -> bool:
         """Whether one `name=value` piece of a query string tracks."""
@@ -325,13 +295,9 @@ class QueryFilter:
 
 def drop_tracking(url: str, tracking: QueryFilter) -> str:
     """`url` without its tracking parameters; the rest (other parameters, fragment) byte for byte."""
-    if "?" not in url or not tracking:
-        return url
-    return tracking.dropped_from(url)
-
-
-def _without_tracking(url: str, tracking: QueryFilter) -> str:
     query_start = url.find("?")
+    if query_start == -1 or not tracking:
+        return url
     fragment_start = url.find("#", query_start)
     end = len(url) if fragment_start == -1 else fragment_start
     pieces = url[query_start + 1 : end].split("&")
@@ -374,12 +340,11 @@ class PatternTable:
     non-web scheme, matched as a prefix of the whole URL.
     """
 
-    __slots__ = ("_by_host", "_by_url", "_for_host", "_scheme_prefixes")
+    __slots__ = ("_by_host", "_for_host", "_scheme_prefixes")
 
     def __init__(self, patterns: list[str] | tuple[str, ...]) -> None:
         self._by_host: dict[str, list[tuple[str, str, str]]] = {}
         self._for_host: dict[str, list[tuple[str, str, str]]] = {}
-        self._by_url: dict[str, str | None] = {}
         self._scheme_prefixes: list[tuple[str, str]] = []
         for pattern in patterns:
             self._add(pattern)
@@ -411,9 +376,11 @@ class PatternTable:
             entries = self._remember(host)
         if not entries:
             return None
-        if url not in self._by_url:  # a host with entries: each of its URLs' path and query is read once
-            _remember(self._by_url, url, _first_match(entries, url))
-        return self._by_url[url]
+        path, query = _HOST_PATH.match(url).group(2, 3)
+        for prefix, param, pattern in entries:
+            if path.startswith(prefix) and (not param or _has_param(query or "", param)):
+                return pattern
+        return None
 
     def _remember(self, host: str) -> list[tuple[str, str, str]]:
         """The entries for `host` and for each domain above it, nearest first: worked out once
@@ -427,15 +394,6 @@ class PatternTable:
             self._for_host.clear()
         self._for_host[host] = entries
         return entries
-
-
-def _first_match(entries: list[tuple[str, str, str]], url: str) -> str | None:
-    """The first of a host's (path prefix, required parameter, pattern) entries that `url` matches."""
-    path, query = _HOST_PATH.match(url).group(2, 3)
-    for prefix, param, pattern in entries:
-        if path.startswith(prefix) and (not param or _has_param(query or "", param)):
-            return pattern
-    return None
 
 
 def _has_param(query: str, name: str) -> bool:
