@@ -55,6 +55,13 @@ _IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".gif", ".webp", ".avif")
 _PHOTO_SUFFIXES = (".jpg", ".jpeg", ".webp", ".avif", ".heic")
 # The tracker word an RSS icon's name holds too: with a word of its own beside it, not a tracker's sign.
 _FEED_ICON_WORD = "rss"
+# The fields a rewrite_links replacement names a match's groups by (g0 the whole match; a
+# replacement's \1 … \9 name one digit), made once.
+_GROUP_FIELDS = tuple(f"g{number}" for number in range(10))
+
+
+# A found link and the rule that found it, as (key, item): described only when explaining.
+FoundLink = tuple[etree._Element, tuple[str, str]]
 
 
 class Found:
@@ -63,10 +70,10 @@ class Found:
     __slots__ = ("feed", "footer", "icons", "marked", "scripted", "share", "stripped")
 
     def __init__(self) -> None:
-        self.share: list[tuple[etree._Element, str]] = []
-        self.icons: list[tuple[etree._Element, str]] = []
-        self.feed: list[tuple[etree._Element, str]] = []
-        self.footer: list[tuple[etree._Element, str]] = []
+        self.share: list[FoundLink] = []
+        self.icons: list[FoundLink] = []
+        self.feed: list[FoundLink] = []
+        self.footer: list[FoundLink] = []
         self.stripped: list[etree._Element] = []
         self.marked: list[etree._Element] = []
         self.scripted: list[etree._Element] = []
@@ -82,10 +89,13 @@ def scan(article: Article, site: SiteRules) -> Found:
     body, base, trace = article.tree, article.base or article.url, article.trace
     found = Found()
     for image in list(body.iter("img")):
-        if _is_emoji(image):
-            replace_with_text(image, image.get("alt", ""))
+        # Read once: the checks below look at up to ten attributes, and each get() encodes its name for libxml2.
+        attributes = dict(image.items())
+        alt = attributes.get("alt") or ""
+        if _is_emoji(alt):
+            replace_with_text(image, alt)
         else:
-            _fix_image(image, base, site, trace)
+            _fix_image(image, attributes, base, site, trace)
     placeholders = _Placeholders(article)
     strip = site.strip
     if strip.tags:
@@ -105,15 +115,13 @@ def scan(article: Article, site: SiteRules) -> Found:
     return found
 
 
-def _icon_rows(
-    icons: list[tuple[etree._Element, str]], share: list[tuple[etree._Element, str]]
-) -> list[tuple[etree._Element, str]]:
+def _icon_rows(icons: list[FoundLink], share: list[FoundLink]) -> list[FoundLink]:
     """The network icons that sit in a share row: two or more links in one parent (share
     endpoints found by address count among them) whose targets look like sharing. A lone logo,
     or a row of logos linking to the networks' own pages, is the article's picture of them."""
     if not icons:
         return []
-    rows: dict[etree._Element, list[tuple[etree._Element, str]]] = {}
+    rows: dict[etree._Element, list[FoundLink]] = {}
     for icon in icons:
         rows.setdefault(icon[0].getparent(), []).append(icon)
     endpoints = Counter(link.getparent() for link, _ in share)
@@ -161,13 +169,14 @@ def _fix_link(
     if href is None:
         return
     # An empty href points nowhere (an editor's leftover), not at the page it sits on.
-    url = tidy_url(href)
-    url = url and percent_encode_unsafe(_final_url(url, base, site, placeholders, trace))
+    tidied = tidy_url(href)
+    url = tidied and _final_url(tidied, base, site, placeholders, trace)
+    url = percent_encode_unsafe(url, tidied=url == tidied)
     host = url_host(url)
     pattern = site.junk_links.match(url, host)
     if pattern is not None:
         key = site.junk_link_keys[pattern]
-        (found.share if key == "share_links" else found.feed).append((element, site.describe(key, pattern)))
+        (found.share if key == "share_links" else found.feed).append((element, (key, pattern)))
     elif not url or url.startswith("#") or not is_allowed(url, LINK_SCHEMES):
         del element.attrib["href"]
         if url_scheme(url) == "javascript":
@@ -176,9 +185,9 @@ def _fix_link(
             trace.remove("link target (text kept)", f"<a> {href[:80]}", f"unsafe URL scheme {url_scheme(url)!r}")
         return
     elif (bare_host := host.removeprefix("www.")) in site.footer_hosts:
-        found.footer.append((element, site.describe("footer_links", bare_host)))
+        found.footer.append((element, ("footer_links", bare_host)))
     elif (network := _share_icon(element, site)) is not None:
-        found.icons.append((element, site.describe("share_icons", network)))
+        found.icons.append((element, ("share_icons", network)))
     if url != href:  # re-setting an unchanged value would only encode and copy it again
         element.set("href", url)
     if not len(element) and not (element.text or "").strip() and _is_picture(url, host, site):
@@ -194,7 +203,7 @@ def _final_url(url: str, base: str | None, site: SiteRules, placeholders: _Place
         match = rewrite.pattern.search(url)
         if match is None:
             continue
-        placeholders.update({f"g{number}": group or "" for number, group in enumerate((match.group(0), *match.groups()))})
+        placeholders.update(zip(_GROUP_FIELDS, (match.group(0), *match.groups("")), strict=False))
         try:
             replacement = rewrite.replace.format_map(placeholders)
         except KeyError as missing:
@@ -250,48 +259,51 @@ def _is_picture(url: str, host: str, site: SiteRules) -> bool:
     return path.endswith(_IMAGE_SUFFIXES) and is_allowed(url, IMAGE_SCHEMES) and site.trackers.match(url, host) is None
 
 
-def _is_emoji(image: etree._Element) -> bool:
+def _is_emoji(alt: str) -> bool:
     """An image standing for an emoji (WordPress and Twitter draw them as images): its alt text
     is one symbol, which the text keeps instead of a picture listed among the article's images."""
-    alt = image.get("alt") or ""
     return 0 < len(alt) <= _EMOJI_MAX_CHARS and all(unicodedata.category(char) in _EMOJI_CATEGORIES for char in alt)
 
 
-def _fix_image(image: etree._Element, base: str | None, site: SiteRules, trace: Trace | None) -> None:
+def _fix_image(image: etree._Element, attributes: dict[str, str], base: str | None, site: SiteRules, trace: Trace | None) -> None:
     """Give the image one final, safe `src`, or remove it if it is a tracker or has none."""
-    chosen, attribute = _image_source(image)
-    url = percent_encode_unsafe(_unwrapped(absolutize(tidy_url(chosen), base), attribute, site, trace)) if chosen else ""
+    chosen, attribute = _image_source(attributes)
+    url = ""
+    if chosen:
+        tidied = tidy_url(chosen)
+        url = _unwrapped(absolutize(tidied, base), attribute, site, trace)
+        url = percent_encode_unsafe(url, tidied=url == tidied)
     reason = None
     if not url or not is_allowed(url, IMAGE_SCHEMES):
         reason = "image without a usable source"
-    elif _is_pixel(image):
+    elif _is_pixel(attributes):
         reason = "tracking pixel (1×1 or hidden)"
     elif (pattern := site.trackers.match(url)) is not None:
         reason = site.describe("trackers", pattern)
-    elif (word := _tracker_file_word(image, url, site)) is not None:
+    elif (word := _tracker_file_word(attributes, url, site)) is not None:
         reason = site.describe("tracker_file_words", word)
     if reason:
         note(trace, "image", image if chosen is None else f"<img> {chosen[:80]}", reason)
         remove(image)
         return
-    attributes = image.attrib
-    for name in _REPLACED_BY_SRC.intersection(image.keys()):
-        del attributes[name]
-    attributes["src"] = url
+    for name in _REPLACED_BY_SRC.intersection(attributes):
+        del image.attrib[name]
+    if url != attributes.get("src"):  # re-setting an unchanged value would only encode and copy it again
+        image.set("src", url)
 
 
-def _image_source(image: etree._Element) -> tuple[str | None, str]:
+def _image_source(attributes: dict[str, str]) -> tuple[str | None, str]:
     """The attribute holding the real image: a lazy-loading one (the `src` is then a
     placeholder), else `src`, else the largest candidate of a srcset."""
     for name in _LAZY_SOURCES:
-        value = (image.get(name) or "").strip()
+        value = (attributes.get(name) or "").strip()
         if value and not value.lower().startswith("data:"):
             return value, name
-    src = (image.get("src") or "").strip()
+    src = (attributes.get("src") or "").strip()
     if src and not src.lower().startswith("data:"):
         return src, "src"
     for name in _SRCSETS:
-        value = (image.get(name) or "").strip()
+        value = (attributes.get(name) or "").strip()
         if value:
             return _largest_candidate(value), name
     return (src or None), "src"
@@ -327,7 +339,7 @@ def _share_icon(link: etree._Element, site: SiteRules) -> str | None:
     return networks[0]
 
 
-def _tracker_file_word(image: etree._Element, url: str, site: SiteRules) -> str | None:
+def _tracker_file_word(attributes: dict[str, str], url: str, site: SiteRules) -> str | None:
     """A tracker known by its file's name alone (`spacer.gif`, `rss-pixel.png`, `npr-rss-pixel.png?story=1`),
     on any host: the word that says so, or None.
 
@@ -340,7 +352,7 @@ def _tracker_file_word(image: etree._Element, url: str, site: SiteRules) -> str 
     """
     path, _, query = url.partition("#")[0].partition("?")
     name = path.lower().rpartition("/")[2]
-    if site.tracker_file_pattern.search(name) is None or name.endswith(_PHOTO_SUFFIXES) or (image.get("alt") or "").strip():
+    if site.tracker_file_pattern.search(name) is None or name.endswith(_PHOTO_SUFFIXES) or (attributes.get("alt") or "").strip():
         return None
     words = site.tracker_file_words
     parts = [part for part in _FILE_NAME_WORDS.split(name.rpartition(".")[0] or name) if part]
@@ -351,12 +363,12 @@ def _tracker_file_word(image: etree._Element, url: str, site: SiteRules) -> str 
     return telling[0] if query and telling and len(parts) - len(said) <= 1 else None
 
 
-def _is_pixel(image: etree._Element) -> bool:
+def _is_pixel(attributes: dict[str, str]) -> bool:
     """A 1×1 (or 0×0) image, sized by attributes or by CSS, or a hidden one: a tracker."""
     for name in ("width", "height"):
-        if _is_tiny_length(image.get(name)):
+        if _is_tiny_length(attributes.get(name)):
             return True
-    style = image.get("style")
+    style = attributes.get("style")
     if not style:
         return False
     for declaration in style.lower().split(";"):

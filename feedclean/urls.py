@@ -43,13 +43,21 @@ def tidy_url(url: str) -> str:
     return url.strip(_URL_EDGE_CHARS)
 
 
-def percent_encode_unsafe(url: str) -> str:
+def percent_encode_unsafe(url: str, tidied: bool = False) -> str:
     """Percent-encode what may never stand raw in a URL (spaces, quotes, angle brackets).
 
     The result is the same address, and stays inert wherever a template
-    pastes it, inside an attribute or not.
+    pastes it, inside an attribute or not. A `tidied` URL is tidy_url's result
+    unchanged, which holds no control character: only the rest is looked for.
     """
-    if url.isprintable() and " " not in url and '"' not in url and "<" not in url and ">" not in url and "`" not in url:
+    if (
+        (tidied or url.isprintable())
+        and " " not in url
+        and '"' not in url
+        and "<" not in url
+        and ">" not in url
+        and "`" not in url
+    ):
         return url  # the usual URL, told without a regular expression: controls are not printable
     return _UNSAFE_IN_URL.sub(lambda match: f"%{ord(match.group()):02X}", url)
 

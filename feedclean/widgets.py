@@ -54,7 +54,8 @@ def remove_link_widgets(body: etree._Element, found: Found, site: SiteRules, tra
             elif kind == "feed-proxy footer":
                 continue
         neighbours.extend(neighbours_of(container))
-        note(trace, kind, container, rule)
+        if trace is not None:
+            trace.remove(kind, excerpt(container), site.describe(*rule))
         remove(container)
     return neighbours
 
