@@ -76,6 +76,10 @@ class RuleSet:
     @property
     def rules(self) -> list[Rule]:
         """Every rule in force, in order; the built-in ones read from their file on first use."""
+        return self._rules if self._rules is not None else self.load()
+
+    def load(self) -> list[Rule]:
+        """Read the built-in rules now (a run about to fork its workers reads them once for all)."""
         if self._rules is None:
             self._rules = [*_builtin_rules(), *self._added]
         return self._rules

@@ -182,6 +182,7 @@ class Pool:
 
     def _start(self) -> _Worker:
         import_module(f"{__package__}.pipeline")  # loaded before the fork, so workers share it
+        self._rules.load()  # read once, before the fork, not by every worker
         kernel_call_prctl()
         worker = _Worker(self._context, self._rules, self._held.lock)
         self._held.add_process(worker.process.pid)
