@@ -130,8 +130,10 @@ def chinese_variant(hanzi: str) -> str:
     Traditional text of ones GB2312 cannot (國, 這, 們); each encodable hanzi
     takes two bytes, so the codecs count both in C.
     """
-    not_in_big5 = len(hanzi) - len(hanzi.encode("big5", "ignore")) // 2
     not_in_gb2312 = len(hanzi) - len(hanzi.encode("gb2312", "ignore")) // 2
+    if not not_in_gb2312:  # most Simplified text: it cannot read as Traditional, so Big5 is not asked
+        return "zh-Hans"
+    not_in_big5 = len(hanzi) - len(hanzi.encode("big5", "ignore")) // 2
     return "zh-Hant" if not_in_gb2312 > not_in_big5 else "zh-Hans"
 
 

@@ -336,7 +336,7 @@ def _fetch_time(digits: str, article: Article) -> datetime | None:
 
 def plain_title(raw: str) -> str:
     """The title as plain text: Markdown escapes undone, markup and entities resolved."""
-    title = _MARKDOWN_ESCAPE.sub(r"\1", raw)
+    title = _MARKDOWN_ESCAPE.sub(r"\1", raw) if "\\" in raw else raw  # most titles escape nothing
     if "<" in title or "&" in title:
         root = etree.fromstring(f"<p>{title}</p>".encode(), _TITLE_PARSER)
         if root is not None:
