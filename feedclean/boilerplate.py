@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from lxml import etree
 
 from .article import Trace
-from .rules import SiteRules
+from .siterules import SiteRules
 from .textrules import TEXT_RULE_MAX_CHARS
 from .tree import BLOCK_TAGS, HEADINGS, block_descendants, note, remove, text_of
 from .widgets import LABEL_MAX_CHARS, Outside, is_label, neighbours_of

@@ -23,7 +23,7 @@ from .article import Article, Trace
 from .boilerplate import remove_text_blocks
 from .endmatter import remove_end_matter
 from .links import scan
-from .rules import SiteRules
+from .siterules import SiteRules
 from .tree import BLOCK_TAGS, excerpt, is_attached, remove, trim_separators
 from .urls import tidy_url
 from .widgets import remove_link_widgets, remove_marked_widgets, remove_share_labels

@@ -35,7 +35,8 @@ from lxml import etree
 
 from .article import Article, Trace
 from .linkroles import LinkRoles
-from .rules import SiteRules, is_named_label, label_key
+from .rules import is_named_label, label_key
+from .siterules import SiteRules
 from .tree import (
     BLOCK_TAGS,
     HEADINGS,

@@ -14,7 +14,8 @@ from urllib.parse import unquote
 from lxml import etree
 
 from .article import Article
-from .rules import SiteRules, label_key
+from .rules import label_key
+from .siterules import SiteRules
 from .tree import text_of
 from .urls import canonical_url, host_of, site_of, split_url
 

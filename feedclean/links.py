@@ -17,7 +17,7 @@ from lxml import etree
 
 from .article import Article, Trace
 from .lang import detect_language
-from .rules import SiteRules
+from .siterules import SiteRules
 from .tree import note, remove, replace_with_text, text_of
 from .urls import (
     IMAGE_SCHEMES,

@@ -15,7 +15,8 @@ from lxml import etree
 
 from .article import Trace
 from .links import Found
-from .rules import SiteRules, normalize_label
+from .rules import normalize_label
+from .siterules import SiteRules
 from .tree import BLOCK_TAGS, excerpt, is_attached, note, remove, text_of, visible_length
 
 # A label ending in a colon beside junk links ("获取更多RSS：") is at most this
