@@ -64,24 +64,28 @@ def is_named_label(key: str, labels: frozenset[str]) -> bool:
 
 
 class RuleSet:
-    """The rules in force, in precedence order: the built-in ones first when `builtin`, then `rules`."""
+    """The rules in force, in precedence order: the built-in ones first when `builtin`, then `rules`.
 
-    def __init__(self, rules: list[Rule], builtin: bool = False) -> None:
+    A rule set does not change once made (its compiled sites are cached): `with_files` gives
+    a new one, and `rules` is a tuple.
+    """
+
+    def __init__(self, rules: list[Rule] | tuple[Rule, ...], builtin: bool = False) -> None:
         self._builtin = builtin
-        self._added = rules
-        self._rules = None if builtin else rules
+        self._added = tuple(rules)
+        self._rules = None if builtin else self._added
         self._by_host: dict[str, SiteRules] = {}
         self._by_rules: dict[tuple[int, ...], SiteRules] = {}
 
     @property
-    def rules(self) -> list[Rule]:
+    def rules(self) -> tuple[Rule, ...]:
         """Every rule in force, in order; the built-in ones read from their file on first use."""
         return self._rules if self._rules is not None else self.load()
 
-    def load(self) -> list[Rule]:
+    def load(self) -> tuple[Rule, ...]:
         """Read the built-in rules now (a run about to fork its workers reads them once for all)."""
         if self._rules is None:
-            self._rules = [*_builtin_rules(), *self._added]
+            self._rules = (*_builtin_rules(), *self._added)
         return self._rules
 
     def __getstate__(self) -> dict[str, Any]:

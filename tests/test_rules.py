@@ -279,6 +279,16 @@ def test_a_rule_set_in_use_still_pickles_for_spawned_workers():
     assert copy.for_host("www.dw.com").strip_text.match("Follow DW on Instagram!") is not None
 
 
+def test_a_rule_set_cannot_be_changed_in_place():
+    """Its compiled sites are cached and the built-in rules load on first use, so a list changed
+    in place would be lost by with_files and pickling: the rules are a tuple."""
+    from feedclean.rules import BUILTIN
+
+    with pytest.raises(AttributeError):
+        BUILTIN.rules.append(BUILTIN.rules[0])
+    assert BUILTIN.with_files([]).rules == BUILTIN.rules
+
+
 def test_explain_shows_brackets_and_backslashes_as_written(runner, tmp_path):
     """Titles and excerpts are the input's words: never read as rich markup, never doubled."""
     dump = tmp_path / "we[ir]d[red].txt"
