@@ -58,7 +58,8 @@ def parse(article: Article) -> None:
     if article.from_feed and not article.html.strip():
         article.tree = etree.SubElement(etree.Element("html"), "body")  # an item of title and link only
         return
-    root = _parse_html(paragraphs_of_plain_text(article.html))
+    html = paragraphs_of_plain_text(article.html)
+    root = _parse_html(html, article.html_utf8 if html is article.html else None)
     if _is_whole_page(root):
         article.page_meta = page_metadata(root)
         if article.trace is not None:
@@ -147,10 +148,13 @@ def _open_inline_wrappers(blocks: list[etree._Element]) -> list[etree._Element]:
     return list(containers)
 
 
-def _parse_html(html: str) -> etree._Element:
-    html = _without_control_references(html)
+def _parse_html(html: str, utf8: bytes | None = None) -> etree._Element:
+    """The HTML's tree; `utf8`, the HTML's UTF-8 if at hand, saves encoding it again."""
+    cleaned = _without_control_references(html)
+    if cleaned is not html or utf8 is None:
+        html, utf8 = cleaned, cleaned.encode("utf-8", "surrogatepass")
     try:
-        root = etree.fromstring(html.encode("utf-8", "surrogatepass"), PARSER)
+        root = etree.fromstring(utf8, PARSER)
     except (etree.ParserError, etree.XMLSyntaxError, ValueError) as error:
         raise InputError(f"cannot parse the body as HTML: {error}") from None
     error = PARSER.error_log.last_error
@@ -284,8 +288,12 @@ def _page_article(page: etree._Element, chosen: etree._Element) -> etree._Elemen
 
 
 def _without_control_references(html: str) -> str:
-    """The HTML without references to controls lxml refuses in a tree (see _CONTROL_REFERENCE)."""
-    return _CONTROL_REFERENCE.sub("", html) if "&" in html else html  # one character is found faster than two
+    """The HTML without references to controls lxml refuses in a tree (see _CONTROL_REFERENCE);
+    `html` itself when it holds none, which tells the caller nothing changed."""
+    if "&" not in html:  # one character is found faster than two
+        return html
+    cleaned, count = _CONTROL_REFERENCE.subn("", html)
+    return cleaned if count else html
 
 
 def _readability_article(html: str) -> str:
