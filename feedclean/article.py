@@ -54,7 +54,9 @@ class Trace:
 class Article:
     """One article on its way through the pipeline.
 
-    read:    title, url, fetched, html, encoding, name (a feed item: also published, from_feed,
+    read:    title, url, fetched, html, html_utf8 (the input's own bytes of html, when they
+             are exactly its UTF-8: parse hands them to lxml rather than encode html again),
+             encoding, name (a feed item: also published, from_feed,
              base, the xml:base its relative links are relative to, aliases, other addresses
              of the item such as FeedBurner's redirect when its origLink is the url, and
              feed_images, the pictures the feed names beside the item's text, and feed_media,
@@ -66,6 +68,7 @@ class Article:
 
     name: str
     html: str
+    html_utf8: bytes | None = None
     encoding: str = "utf-8"
     title: str | None = None
     url: str | None = None

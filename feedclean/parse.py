@@ -58,7 +58,8 @@ def parse(article: Article) -> None:
     if article.from_feed and not article.html.strip():
         article.tree = etree.SubElement(etree.Element("html"), "body")  # an item of title and link only
         return
-    root = _parse_html(paragraphs_of_plain_text(article.html))
+    html = paragraphs_of_plain_text(article.html)
+    root = _parse_html(html, article.html_utf8 if html is article.html else None)
     if _is_whole_page(root):
         article.page_meta = page_metadata(root)
         if article.trace is not None:
@@ -74,30 +75,35 @@ def parse(article: Article) -> None:
         content = [element for element in head if element.tag not in _HEAD_ONLY]
         for index, element in enumerate(content):
             body.insert(index, element)
-    blocks, voids = _blocks_and_voids(body)  # `blocks` also keeps their Python objects for the steps below
+    blocks, lists, voids = _survey(body)
     for element in voids:
         unwrap(element)
-    for container in _open_inline_wrappers(blocks):
-        _wrap_loose_inline(container)
-    for listing in blocks:
-        if listing.tag in ("ul", "ol"):
-            _itemise_loose_list(listing)
+    # Reading an lxml element's tag builds a new string each time: blocks met again below are
+    # known by identity instead (lxml keeps one Python object per element while one is held).
+    is_block = {body, *blocks}
+    for container in _open_inline_wrappers(blocks, is_block):
+        _wrap_loose_inline(container, is_block)
+    for listing in lists:
+        _itemise_loose_list(listing)
     article.tree = body
 
 
-def _blocks_and_voids(body: etree._Element) -> tuple[list[etree._Element], list[etree._Element]]:
-    """The blocks under `body` and the elements void in HTML5 but not to libxml2, in document
-    order, found in one walk (lxml matching five tags costs more than reading each tag once).
-    Unwrapping the latter keeps the blocks and their order."""
+def _survey(body: etree._Element) -> tuple[list[etree._Element], list[etree._Element], list[etree._Element]]:
+    """The blocks under `body`, the lists among them, and the elements void in HTML5 but not
+    to libxml2, in document order, found in one walk (lxml matching several tags costs more
+    than reading each tag once). Unwrapping the last keeps the blocks and their order."""
     blocks: list[etree._Element] = []
+    lists: list[etree._Element] = []
     voids: list[etree._Element] = []
     for element in body.iterdescendants():
         tag = element.tag
         if tag in BLOCK_TAGS:
             blocks.append(element)
+            if tag in ("ul", "ol"):
+                lists.append(element)
         elif tag in _VOID_UNKNOWN_TO_LIBXML2:
             voids.append(element)
-    return blocks, voids
+    return blocks, lists, voids
 
 
 def _child(parent: etree._Element, tag: str) -> etree._Element | None:
@@ -115,14 +121,14 @@ def _itemise_loose_list(listing: etree._Element) -> None:
         return
     if not (listing.text or "").strip() and not any((child.tail or "").strip() or len(child) or child.text for child in listing):
         return
-    item = etree.Element("li")
+    item = listing.makeelement("li")
     item.text, listing.text = listing.text, None
     for child in list(listing):
         item.append(child)
     listing.append(item)
 
 
-def _open_inline_wrappers(blocks: list[etree._Element]) -> list[etree._Element]:
+def _open_inline_wrappers(blocks: list[etree._Element], is_block: set[etree._Element]) -> list[etree._Element]:
     """An inline element around blocks (<span> or <font> around paragraphs, lists, code) gives
     way to what it holds: rendered inline, its paragraphs would run into one line and its code
     lose its line breaks. Returns the blocks that then hold blocks: the only places loose
@@ -131,15 +137,13 @@ def _open_inline_wrappers(blocks: list[etree._Element]) -> list[etree._Element]:
     containers: dict[etree._Element, None] = {}
     for block in blocks:
         parent = block.getparent()
-        tag = parent.tag
         opened = True  # every inline element between the block and `parent` is a wrapper
-        while tag not in BLOCK_TAGS:
-            if tag in _INLINE_WRAPPERS:
+        while parent not in is_block:
+            if parent.tag in _INLINE_WRAPPERS:
                 wrappers[parent] = None
             else:
                 opened = False
             parent = parent.getparent()
-            tag = parent.tag
         if opened:
             containers[parent] = None
     for wrapper in wrappers:
@@ -147,10 +151,13 @@ def _open_inline_wrappers(blocks: list[etree._Element]) -> list[etree._Element]:
     return list(containers)
 
 
-def _parse_html(html: str) -> etree._Element:
-    html = _without_control_references(html)
+def _parse_html(html: str, utf8: bytes | None = None) -> etree._Element:
+    """The HTML's tree; `utf8`, the HTML's UTF-8 if at hand, saves encoding it again."""
+    cleaned = _without_control_references(html)
+    if cleaned is not html or utf8 is None:
+        html, utf8 = cleaned, cleaned.encode("utf-8", "surrogatepass")
     try:
-        root = etree.fromstring(html.encode("utf-8", "surrogatepass"), PARSER)
+        root = etree.fromstring(utf8, PARSER)
     except (etree.ParserError, etree.XMLSyntaxError, ValueError) as error:
         raise InputError(f"cannot parse the body as HTML: {error}") from None
     error = PARSER.error_log.last_error
@@ -284,8 +291,12 @@ def _page_article(page: etree._Element, chosen: etree._Element) -> etree._Elemen
 
 
 def _without_control_references(html: str) -> str:
-    """The HTML without references to controls lxml refuses in a tree (see _CONTROL_REFERENCE)."""
-    return _CONTROL_REFERENCE.sub("", html) if "&" in html else html  # one character is found faster than two
+    """The HTML without references to controls lxml refuses in a tree (see _CONTROL_REFERENCE);
+    `html` itself when it holds none, which tells the caller nothing changed."""
+    if "&" not in html:  # one character is found faster than two
+        return html
+    cleaned, count = _CONTROL_REFERENCE.subn("", html)
+    return cleaned if count else html
 
 
 def _readability_article(html: str) -> str:
@@ -297,15 +308,15 @@ def _readability_article(html: str) -> str:
         raise InputError(f"cannot find the article in the web page: {error}") from None
 
 
-def _wrap_loose_inline(container: etree._Element) -> None:
+def _wrap_loose_inline(container: etree._Element, is_block: set[etree._Element]) -> None:
     """Wrap runs of text and inline elements that sit beside blocks (`container` holds one
-    at least) into <p> elements."""
+    at least; `is_block` holds them all) into <p> elements."""
     run: list[etree._Element] = []
     lead_text = container.text
     if lead_text is not None:
         container.text = None
     for child in list(container):
-        if child.tag not in BLOCK_TAGS:
+        if child not in is_block:
             run.append(child)
             continue
         if run or (lead_text and not lead_text.isspace()):
@@ -336,7 +347,7 @@ def _flush_run(container: etree._Element, text: str | None, run: list[etree._Ele
     for lead, elements in paragraphs:
         if not (lead or "").strip() and not elements:
             continue
-        paragraph = etree.Element("p")
+        paragraph = container.makeelement("p")  # in the tree's document: etree.Element makes one of its own
         paragraph.text = lead
         if before is None:
             container.append(paragraph)

@@ -22,7 +22,7 @@ from .feeds import looks_like_feed, read_feed
 from .limits import DEFAULT_MAX_BYTES, DEFAULT_TIMEOUT_SECONDS, each_input, over_size_limit, read_input
 from .parse import parse
 from .paths import STREAM_FORMATS
-from .read import decode_text, split_dump
+from .read import decode_input, split_dump
 from .recurring import remove_recurring
 from .render import render
 from .rules import BUILTIN, RuleSet, SiteRules
@@ -35,8 +35,9 @@ def process_all(
     """Every article in one input (one for a dump, one per item for a feed); InputError if none."""
     if len(data) > max_bytes:
         raise InputError(over_size_limit(max_bytes, len(data)))
-    text, encoding = decode_text(data)
-    articles = read_feed(text, name, encoding) if looks_like_feed(text) else [split_dump(text, encoding, name)]
+    decoded = decode_input(data)
+    text = decoded.text
+    articles = read_feed(text, name, decoded.encoding) if looks_like_feed(text) else [split_dump(decoded, name)]
     sites = [_clean_stages(article, rules, trace) for article in articles]
     if articles[0].from_feed:
         remove_recurring(articles)

@@ -12,6 +12,7 @@ import re
 import unicodedata
 from datetime import UTC, datetime
 from functools import cache
+from typing import NamedTuple
 
 from lxml import etree
 
@@ -39,16 +40,14 @@ _DECLARED_ALIASES = {
 # The encodings a declaration may name: the WHATWG Encoding Standard's (what browsers accept),
 # UTF-8/16/32 aside. Python also knows codecs that are no character set (base64, rot13,
 # unicode_escape, idna …) and would turn a declaration into a way to make any text at all.
-_DOCUMENT_ENCODINGS = frozenset(
-    codecs.lookup(label).name
-    for label in (
-        "ibm866", "iso-8859-2", "iso-8859-3", "iso-8859-4", "iso-8859-5", "iso-8859-6", "iso-8859-7",
-        "iso-8859-8", "iso-8859-10", "iso-8859-13", "iso-8859-14", "iso-8859-15", "iso-8859-16",
-        "koi8-r", "koi8-u", "mac-roman", "mac-cyrillic", "cp874", "cp1250", "cp1251", "cp1252",
-        "cp1253", "cp1254", "cp1255", "cp1256", "cp1257", "cp1258", "gb18030", "cp950", "big5hkscs",
-        "euc-jp", "iso-2022-jp", "shift_jis", "cp932", "euc-kr", "cp949",
-    )
-)  # fmt: skip
+# Written as codecs.lookup names them (tests/test_read.py checks): looking them up here would
+# import 36 codec modules at every start, for the few files that declare a legacy encoding.
+_DOCUMENT_ENCODINGS = frozenset((
+    "cp866", "iso8859-2", "iso8859-3", "iso8859-4", "iso8859-5", "iso8859-6", "iso8859-7", "iso8859-8",
+    "iso8859-10", "iso8859-13", "iso8859-14", "iso8859-15", "iso8859-16", "koi8-r", "koi8-u", "mac-roman",
+    "mac-cyrillic", "cp874", "cp1250", "cp1251", "cp1252", "cp1253", "cp1254", "cp1255", "cp1256", "cp1257",
+    "cp1258", "gb18030", "cp950", "big5hkscs", "euc_jp", "iso2022_jp", "shift_jis", "cp932", "euc_kr", "cp949",
+))  # fmt: skip
 _SNIFF_CHARS = 4000
 # Fetch times outside these (1995, before RSS; 2200) are a scraper's bug, not a date.
 _EARLIEST_FETCH = 788_918_400
@@ -75,26 +74,46 @@ _CONTROLS_TO_SPACE = {c: " " for c in (*range(0x20), *range(0x7F, 0xA0), 0x2028,
 _TITLE_PARSER = etree.HTMLParser(encoding="utf-8", no_network=True, remove_comments=True)
 
 
-def decode_text(data: bytes) -> tuple[str, str]:
-    """The input as text with one kind of line end, and the encoding it was in."""
+class Decoded(NamedTuple):
+    """An input as text with one kind of line end, the encoding it was in, and the input
+    itself when it is exactly that text's UTF-8 (the common case), so parsing can hand lxml
+    those bytes instead of encoding the text again."""
+
+    text: str
+    encoding: str
+    utf8: bytes | None
+
+
+def decode_input(data: bytes) -> Decoded:
+    """The input decoded (see Decoded)."""
     if not data or data.isspace():
         raise InputError("file is empty")
     refused = data.translate(None, _NOT_XML_INVALID_BYTE)  # usually none: one pass serves two tests
     text, encoding = decode(data, refused)
+    as_read = encoding == "utf-8" and not data.startswith(codecs.BOM_UTF8)
     if _may_hold_xml_invalid(data, refused, text, encoding):
-        text = xml_safe(text)
+        text, as_read = xml_safe(text), False
     if "\r" in text:
-        text = text.replace("\r\n", "\n").replace("\r", "\n")
+        text, as_read = text.replace("\r\n", "\n").replace("\r", "\n"), False
+    return Decoded(text, encoding, data if as_read else None)
+
+
+def decode_text(data: bytes) -> tuple[str, str]:
+    """The input as text with one kind of line end, and the encoding it was in."""
+    text, encoding, _ = decode_input(data)
     return text, encoding
 
 
-def split_dump(text: str, encoding: str, name: str) -> Article:
+def split_dump(decoded: Decoded, name: str) -> Article:
     """Header fields and body of a decoded dump."""
-    article = Article(name=name, html="", encoding=encoding)
+    text = decoded.text
+    article = Article(name=name, html="", encoding=decoded.encoding)
     body_start = _read_header(text, article)
     article.html = text[body_start:]
     if not article.html or article.html.isspace():
         raise InputError("the dump has a header but no body" if body_start else "file is empty")
+    if decoded.utf8 is not None:
+        article.html_utf8 = decoded.utf8[len(text[:body_start].encode()) :]
     return article
 
 
