@@ -188,7 +188,7 @@ def _notice_in(block: etree._Element, text: str, site: SiteRules) -> tuple[str, 
         return text, None, None
     for line, start in lines_of(block):
         notice = line.split(" | ", 1)[0].strip()
-        line_hit = site.rights.match(notice)
+        line_hit = hit if notice == text else site.rights.match(notice)  # a one-line notice: matched already
         if line_hit is not None:
             return notice, line_hit, start
     return text, hit, None
