@@ -28,6 +28,8 @@ _NUMERIC_DIRECTIVES = {
     "Y": r"\d\d\d\d", "y": r"\d\d", "m": r"1[0-2]|0[1-9]|[1-9]", "d": r"3[01]|[12]\d|0[1-9]|[1-9]| [1-9]",
     "H": r"2[0-3]|[0-1]\d|\d", "M": r"[0-5]\d|\d", "S": r"6[0-1]|[0-5]\d|\d", "f": r"[0-9]{1,6}",
 }  # fmt: skip
+# The groups DateFormat.read takes from a match, in one call.
+_FIELDS = ("Y", "y", "m", "d", "H", "M", "S", "f")
 # Chinese half-day words before a time, as dateutil's AM/PM after it.
 _HALF_DAY = re.compile(r"(上午|早上|凌晨|下午|晚上|中午)\s*(\d{1,2}[:：]\d{2}(?:[:：]\d{2})?)")
 _AFTERNOON = frozenset(("下午", "晚上", "中午"))
@@ -51,7 +53,7 @@ def parse_date_line(
     if not (6 <= len(text) <= _MAX_DATE_CHARS) or sum(map(str.isdigit, text)) < 4:
         return None
     zone = zone or UTC
-    exact = next(_exact_readings(text, formats, zone), None)
+    exact = _exact_reading(text, formats, zone)
     if exact is not None:
         return exact
     readings = list(_dateutil_readings(text, zone))
@@ -92,7 +94,8 @@ def _time_with_half_day(match: re.Match[str]) -> str:
     return f" {clock} {'PM' if match.group(1) in _AFTERNOON else 'AM'} "
 
 
-def _exact_readings(text: str, formats: tuple[DateFormat, ...], zone: tzinfo) -> Iterator[tuple[datetime, str]]:
+def _exact_reading(text: str, formats: tuple[DateFormat, ...], zone: tzinfo) -> tuple[datetime, str] | None:
+    """The first of the site's formats that reads the text, else ISO 8601."""
     for date_format in formats:
         moment = date_format.read(text)
         if moment is None:
@@ -101,10 +104,9 @@ def _exact_readings(text: str, formats: tuple[DateFormat, ...], zone: tzinfo) ->
             moment = _localized(moment, UTC if date_format.pattern.endswith("Z") else zone)
         if moment is None:
             continue
-        yield moment, f"date_format '{date_format.pattern}' ({date_format.origin})"
+        return moment, f"date_format '{date_format.pattern}' ({date_format.origin})"
     iso = parse_iso(text, zone)
-    if iso is not None:
-        yield iso, "ISO 8601"
+    return None if iso is None else (iso, "ISO 8601")
 
 
 class DateFormat:
@@ -132,15 +134,14 @@ class DateFormat:
         match = self._regex.fullmatch(text)
         if match is None:
             return None
-        fields = match.groupdict()
-        year = fields["Y"] or fields["y"] or "1900"
+        year, short_year, month, day, hour, minute, second, fraction = match.group(*_FIELDS)
+        year = year or short_year or "1900"
         if len(year) == 2:
             year = ("19" if int(year) >= 69 else "20") + year
-        fraction = fields["f"] or "0"
         try:
             return datetime(
-                int(year), int(fields["m"] or 1), int(fields["d"] or 1), int(fields["H"] or 0),
-                int(fields["M"] or 0), int(fields["S"] or 0), int(fraction.ljust(6, "0")),
+                int(year), int(month or 1), int(day or 1), int(hour or 0),
+                int(minute or 0), int(second or 0), int((fraction or "0").ljust(6, "0")),
             )  # fmt: skip
         except ValueError:
             return None

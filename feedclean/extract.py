@@ -188,7 +188,7 @@ def _notice_in(block: etree._Element, text: str, site: SiteRules) -> tuple[str, 
         return text, None, None
     for line, start in lines_of(block):
         notice = line.split(" | ", 1)[0].strip()
-        line_hit = site.rights.match(notice)
+        line_hit = hit if notice == text else site.rights.match(notice)  # a one-line notice: matched already
         if line_hit is not None:
             return notice, line_hit, start
     return text, hit, None
@@ -299,7 +299,7 @@ def _feed_images(article: Article) -> list[Image]:
     they are listed among the images, not put into the text."""
     images = []
     for image in article.feed_images:
-        url = percent_encode_unsafe(tidy_url(image.url))
+        url = percent_encode_unsafe(tidy_url(image.url), tidied=True)
         if is_allowed(url, IMAGE_SCHEMES):
             images.append(Image(url=url, caption=clean_text(image.caption or "") or None, alt=None))
             _found(article.trace, "image", url, "the feed's media:content")
@@ -313,7 +313,7 @@ def _add_feed_media(article: Article) -> None:
         return
     linked = {link.get("href") for link in article.tree.iter("a")}
     for raw, kind in article.feed_media:
-        url = percent_encode_unsafe(tidy_url(raw))
+        url = percent_encode_unsafe(tidy_url(raw), tidied=True)
         if url in linked or not is_allowed(url, LINK_SCHEMES):
             continue
         paragraph = etree.SubElement(article.tree, "p")

@@ -87,9 +87,17 @@ def visible_length(element: etree._Element) -> int:
     return len("".join(raw_text(element).split()))
 
 
+# Nodes whose text is no line's (a comment's, a processing instruction's) or that the walk
+# below reads otherwise than libxml2 does (an entity's).
+_NOT_TEXT_NODES = (etree.Comment, etree.ProcessingInstruction, etree.Entity)
+
+
 def lines_of(element: etree._Element) -> list[tuple[str, etree._Element | None]]:
     """The element's text as a reader sees it line by line (a <br> starts a new line): each
     non-empty line's text, whitespace collapsed, with the <br> it starts after (None for the first)."""
+    if next(element.iter("br", *_NOT_TEXT_NODES), None) is None:  # one line, read by libxml2
+        text = text_of(element)
+        return [(text, None)] if text else []
     lines: list[tuple[list[str], etree._Element | None]] = [([], None)]
     for event, node in etree.iterwalk(element, events=("start", "end")):
         if event == "start":
