@@ -18,7 +18,8 @@ from .article import Article, Image, Source, Trace
 from .dates import isoformat, parse_date_line, parse_iso
 from .lang import detect_language
 from .read import clean_text, plain_title
-from .rules import RuleSet, SiteRules
+from .rules import RuleSet
+from .siterules import SiteRules
 from .tree import HEADINGS, cut_from, leaf_blocks, lines_of, raw_text, remove, text_of, trim_separators
 from .urls import (
     IMAGE_SCHEMES,

@@ -25,7 +25,8 @@ from .paths import STREAM_FORMATS
 from .read import decode_input, split_dump
 from .recurring import remove_recurring
 from .render import render
-from .rules import BUILTIN, RuleSet, SiteRules
+from .rules import BUILTIN, RuleSet
+from .siterules import SiteRules
 from .urls import host_of
 
 

@@ -8,8 +8,8 @@ to an article's host into a compiled `SiteRules` (siterules.py), cached per host
 Every command imports this module, and many runs never compile a site (--help,
 `feedclean feed`, a re-run that finds nothing changed): so the built-in rules
 are read when first needed (a run's fingerprint needs only their file's digest),
-and `SiteRules`, with lxml, cssselect and the pattern tables it needs, loads
-when the first host is compiled.
+and `SiteRules`, with lxml, cssselect and the pattern tables it needs, lives in
+siterules.py, which only the cleaning modules (a run that converts) import.
 """
 
 from __future__ import annotations
@@ -150,12 +150,3 @@ def _builtin_digest() -> str:
 
 
 BUILTIN = RuleSet([], builtin=True)
-
-
-def __getattr__(name: str) -> Any:
-    """`SiteRules` where the modules that clean import it from, loaded with the first of them."""
-    if name == "SiteRules":
-        from .siterules import SiteRules
-
-        return SiteRules
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
