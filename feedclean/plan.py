@@ -242,10 +242,10 @@ def _shown_output(task: Task, feed: bool) -> str:
 
 def _is_feed(data: bytes) -> bool:
     from .feeds import looks_like_feed
-    from .read import decode_text
+    from .read import decode_input
 
     try:
-        text, _ = decode_text(data)
+        text = decode_input(data).text
     except InputError:
         return False
     return looks_like_feed(text)

@@ -98,12 +98,6 @@ def decode_input(data: bytes) -> Decoded:
     return Decoded(text, encoding, data if as_read else None)
 
 
-def decode_text(data: bytes) -> tuple[str, str]:
-    """The input as text with one kind of line end, and the encoding it was in."""
-    text, encoding, _ = decode_input(data)
-    return text, encoding
-
-
 def split_dump(decoded: Decoded, name: str) -> Article:
     """Header fields and body of a decoded dump."""
     text = decoded.text

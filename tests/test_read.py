@@ -41,3 +41,10 @@ def test_body_bytes_are_exactly_the_bodys_utf8(pieces, encoding):
         return
     if article.html_utf8 is not None:
         assert article.html_utf8 == article.html.encode("utf-8")
+
+
+def test_a_plain_utf8_dump_hands_parse_its_own_body_bytes():
+    """The case the property above must not pass by leaving: the usual dump keeps its bytes."""
+    body = "<p>文字 é</p>\n"
+    article = split_dump(decode_input(f"[Title](https://e.com/a)\n\n------\n\n{body}".encode()), "x")
+    assert article.html_utf8 == body.encode()
